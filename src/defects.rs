@@ -1,0 +1,1 @@
+//! Defect switches of the embedded reference SUTs. (STUB: to be implemented.)

@@ -1,0 +1,1 @@
+//! The embedded reference AMC. (STUB: to be implemented.)

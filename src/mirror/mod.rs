@@ -1,0 +1,3 @@
+//! Counterparts roclab plays: the reference AMC (also the mirror AMC).
+
+pub mod amc;

@@ -1,0 +1,220 @@
+//! The result model of a run. Reports read only this.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One HTTP message as it crossed the wire.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HttpMessage {
+    /// Request: `POST /IDB HTTP/1.1`; response: `HTTP/1.1 200 OK`.
+    pub start_line: String,
+    /// Response status code (absent on requests).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<u16>,
+    /// Headers in the order they were sent or received.
+    pub headers: Vec<(String, String)>,
+    /// The body as text when it is valid UTF-8 (exactly the bytes sent or received).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<String>,
+    /// The body in base64 when it is not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body_base64: Option<String>,
+    /// Body length in bytes.
+    pub body_len: usize,
+}
+
+impl HttpMessage {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// Body as text (lossy for non-UTF-8 bodies).
+    pub fn text(&self) -> String {
+        match (&self.body, &self.body_base64) {
+            (Some(b), _) => b.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// TLS facts of a connection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: Option<String>,
+    /// Subject of the certificate the peer presented (e.g. `CN=localhost`).
+    pub peer_subject: Option<String>,
+    /// Subject of the certificate we presented, if any.
+    pub local_subject: Option<String>,
+}
+
+/// How a transport failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportErrorKind {
+    /// TCP connection refused or unreachable.
+    Connect,
+    /// TLS handshake failed or the peer aborted the connection with a TLS alert
+    /// (with TLS 1.3 a refused client certificate shows up on the first request).
+    Tls,
+    /// No complete answer within the time limit.
+    Timeout,
+    /// The peer answered with something that is not HTTP, or closed the connection.
+    Protocol,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransportError {
+    pub kind: TransportErrorKind,
+    pub message: String,
+}
+
+/// One request and its answer (or the failure to get one), recorded as sent and received.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Who sent the request (e.g. `establishment`).
+    pub from: String,
+    /// Who answered (e.g. `amc`).
+    pub to: String,
+    /// The operation (e.g. `IDB`).
+    pub operation: String,
+    pub url: String,
+    pub request: HttpMessage,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub response: Option<HttpMessage>,
+    /// RFC 3339 time the request started.
+    pub started: String,
+    /// From the start of the connection to the last byte of the answer, in milliseconds.
+    pub duration_ms: f64,
+    /// From the request's first byte to the response's last byte, in milliseconds.
+    pub latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tls: Option<TlsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<TransportError>,
+}
+
+/// What a check found wrong.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// The check that produced it: `status`, `fault`, `body`, `assert`, `latency`, `tls`,
+    /// `transport`, `capture`, `template`.
+    pub check: String,
+    /// One line a person can read.
+    pub message: String,
+    /// Where in the message (XPath-like location), when it applies.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub actual: Option<String>,
+    /// Step index (0-based) in its scenario.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    Errored,
+    Skipped,
+    /// The run was interrupted before this scenario ran.
+    NotRun,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepOutcome {
+    pub index: usize,
+    /// Human label, e.g. `call IDB`.
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exchange: Option<Exchange>,
+    pub findings: Vec<Finding>,
+    /// Variables captured by this step.
+    pub captures: BTreeMap<String, String>,
+    /// Unified diff of expected and actual bodies, pretty-printed, when the body check failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body_diff: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioOutcome {
+    pub id: String,
+    pub title: String,
+    /// `file:line:column` of the scenario in the pack.
+    pub source: String,
+    pub verifies: Vec<String>,
+    pub tags: Vec<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub duration_ms: f64,
+    pub steps: Vec<StepOutcome>,
+}
+
+impl ScenarioOutcome {
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.steps.iter().flat_map(|s| s.findings.iter())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequirementOutcome {
+    pub id: String,
+    pub statement: String,
+    pub spec: String,
+    pub scenarios: Vec<String>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errored: usize,
+    pub skipped: usize,
+    pub not_run: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackInfo {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    pub norme: String,
+    pub sut: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SutInfo {
+    pub profile: String,
+    pub kind: String,
+    pub embedded: bool,
+    pub base_url: String,
+    pub defects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Format version of this document.
+    pub format: u32,
+    pub roclab_version: String,
+    pub pack: PackInfo,
+    pub sut: SutInfo,
+    pub started: String,
+    pub duration_ms: f64,
+    /// `conformant` or `not_conformant`.
+    pub verdict: String,
+    pub interrupted: bool,
+    pub counts: Counts,
+    pub requirements: Vec<RequirementOutcome>,
+    pub scenarios: Vec<ScenarioOutcome>,
+}

@@ -1,0 +1,1 @@
+//! Packs: model, loading with positions, templates. (STUB)

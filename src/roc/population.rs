@@ -1,0 +1,1 @@
+//! The lab's test population (`data/population.yaml`). (STUB: to be implemented.)
