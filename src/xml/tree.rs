@@ -38,6 +38,9 @@ pub struct Element {
     pub attrs: Vec<Attr>,
     pub children: Vec<Node>,
     pub pos: Pos,
+    /// Namespace declarations in scope at this element (prefix -> URI; `""` for the default
+    /// namespace), needed to resolve QName values such as SOAP fault codes.
+    pub ns_decls: std::collections::BTreeMap<String, String>,
 }
 
 /// A parse error with its position in the source.
@@ -70,6 +73,13 @@ impl Element {
             Node::Element(e) => Some(e),
             Node::Text(_) => None,
         })
+    }
+    /// Resolve a QName value (`prefix:local`) with the declarations in scope here.
+    pub fn resolve_qname(&self, value: &str) -> Option<(String, String)> {
+        let value = value.trim();
+        let (prefix, local) = value.split_once(':').unwrap_or(("", value));
+        let uri = self.ns_decls.get(prefix)?;
+        Some((uri.clone(), local.to_string()))
     }
     /// First child element with this namespace and local name.
     pub fn child(&self, ns: &str, local: &str) -> Option<&Element> {
