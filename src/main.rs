@@ -1,3 +1,18 @@
+//! roclab command line: parse, call the library, map errors to exit codes
+//! (0 conformant, 1 not conformant, 2 usage or input error, 3 environment error).
+
+mod cli;
+
+use clap::Parser;
+
 fn main() {
-    std::process::exit(0);
+    let args = cli::Cli::parse();
+    let code = match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("roclab: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
 }

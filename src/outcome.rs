@@ -218,3 +218,91 @@ pub struct Outcome {
     pub requirements: Vec<RequirementOutcome>,
     pub scenarios: Vec<ScenarioOutcome>,
 }
+
+impl Outcome {
+    /// Assemble the outcome: counts, the requirement matrix and the verdict.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        pack: PackInfo,
+        sut: SutInfo,
+        requirements: &[(String, String, String)],
+        scenarios: Vec<ScenarioOutcome>,
+        started: String,
+        duration_ms: f64,
+        interrupted: bool,
+    ) -> Outcome {
+        let mut counts = Counts {
+            total: scenarios.len(),
+            ..Counts::default()
+        };
+        for s in &scenarios {
+            match s.status {
+                Status::Passed => counts.passed += 1,
+                Status::Failed => counts.failed += 1,
+                Status::Errored => counts.errored += 1,
+                Status::Skipped => counts.skipped += 1,
+                Status::NotRun => counts.not_run += 1,
+            }
+        }
+        let requirements = requirements
+            .iter()
+            .map(|(id, statement, spec)| {
+                let of: Vec<&ScenarioOutcome> =
+                    scenarios.iter().filter(|s| s.verifies.contains(id)).collect();
+                let status = requirement_status(&of);
+                RequirementOutcome {
+                    id: id.clone(),
+                    statement: statement.clone(),
+                    spec: spec.clone(),
+                    scenarios: of.iter().map(|s| s.id.clone()).collect(),
+                    status,
+                }
+            })
+            .collect();
+        let conformant = counts.failed == 0
+            && counts.errored == 0
+            && counts.not_run == 0
+            && counts.passed > 0
+            && !interrupted;
+        Outcome {
+            format: 1,
+            roclab_version: env!("CARGO_PKG_VERSION").to_string(),
+            pack,
+            sut,
+            started,
+            duration_ms,
+            verdict: if conformant { "conformant" } else { "not_conformant" }.to_string(),
+            interrupted,
+            counts,
+            requirements,
+            scenarios,
+        }
+    }
+
+    pub fn conformant(&self) -> bool {
+        self.verdict == "conformant"
+    }
+}
+
+/// A requirement fails when any of its scenarios fails; it passes when all that ran passed;
+/// with no scenario that ran it is skipped.
+fn requirement_status(of: &[&ScenarioOutcome]) -> Status {
+    let ran: Vec<Status> = of
+        .iter()
+        .map(|s| s.status)
+        .filter(|s| !matches!(s, Status::Skipped | Status::NotRun))
+        .collect();
+    if ran.contains(&Status::Failed) {
+        Status::Failed
+    } else if ran.contains(&Status::Errored) {
+        Status::Errored
+    } else if ran.is_empty() {
+        if of.iter().any(|s| s.status == Status::NotRun) {
+            Status::NotRun
+        } else {
+            Status::Skipped
+        }
+    } else {
+        Status::Passed
+    }
+}

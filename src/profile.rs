@@ -1,1 +1,263 @@
-//! (STUB)
+//! SUT profiles: what is tested, where, with which TLS material, timeouts and capabilities.
+//! Any field can be overridden on the command line with `--set path.to.field=value`.
+
+use crate::error::{Diagnostic, Error, Location, yaml_diagnostic};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub sut: Sut,
+    #[serde(default)]
+    pub tls: TlsFiles,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Capabilities the SUT declares; scenarios requiring others are skipped.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Overrides of pack variables (e.g. the AMC numbers an endpoint serves).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sla: Sla,
+    /// Where the profile was read from (not a YAML field).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sut {
+    /// `amc` or `gap`.
+    pub kind: String,
+    /// Start roclab's embedded reference SUT for this run instead of calling `base_url`.
+    #[serde(default)]
+    pub embedded: bool,
+    /// Embedded AMC: which endpoint of the population it plays (`A` or `B`).
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    /// Embedded SUT: defect switches (see `roclab defects`).
+    #[serde(default)]
+    pub defects: Vec<String>,
+    /// Services at `<base_url>/<operation path>` unless `services` lists each URL.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+}
+
+fn default_endpoint() -> String {
+    "A".into()
+}
+
+/// TLS material. Relative paths are resolved against `dir`, itself relative to the profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// CA certificate(s) the SUT's server certificate must chain to.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The lab establishment's client certificate and key.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Negative material: a client certificate from another CA, and an expired one.
+    #[serde(default)]
+    pub untrusted_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub untrusted_key: Option<PathBuf>,
+    #[serde(default)]
+    pub expired_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub expired_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default = "default_connect")]
+    pub connect_ms: u64,
+    /// Whole exchange after connecting. Keep it above the latency limit checked by packs, so a
+    /// late answer is reported as late rather than as missing.
+    #[serde(default = "default_request")]
+    pub request_ms: u64,
+}
+
+fn default_connect() -> u64 {
+    3000
+}
+fn default_request() -> u64 {
+    10000
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: default_connect(),
+            request_ms: default_request(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sla {
+    #[serde(default = "default_median")]
+    pub median_ms: u64,
+    #[serde(default = "default_limit")]
+    pub limit_ms: u64,
+}
+
+fn default_median() -> u64 {
+    400
+}
+fn default_limit() -> u64 {
+    4000
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Self {
+            median_ms: default_median(),
+            limit_ms: default_limit(),
+        }
+    }
+}
+
+impl Profile {
+    /// Read a profile file and apply `--set` overrides (`a.b=value`; the value is read as
+    /// YAML, and for a list field a comma-separated string is split).
+    pub fn load(path: &Path, sets: &[String]) -> Result<Profile, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Usage(format!("{}: cannot read profile: {e}", path.display())))?;
+        Self::parse(&text, path, sets)
+    }
+
+    /// Parse profile text read from `path` (used for messages and relative TLS paths).
+    pub fn parse(text: &str, path: &Path, sets: &[String]) -> Result<Profile, Error> {
+        // Typed first, so errors in the file come with their line and column.
+        let mut profile: Profile = serde_saphyr::from_str(text)
+            .map_err(|e| Error::Input(vec![yaml_diagnostic(path, &e)]))?;
+        if !sets.is_empty() {
+            let mut v = serde_json::to_value(&profile).expect("profile serialises");
+            for s in sets {
+                apply_set(&mut v, s)?;
+            }
+            profile = serde_json::from_value(v).map_err(|e| {
+                Error::Usage(format!("--set {}: {e}", sets.join(" --set ")))
+            })?;
+        }
+        profile.source = Some(path.to_path_buf());
+        profile.validate(path)?;
+        Ok(profile)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), Error> {
+        let at = Location::new(path, 0, 0);
+        let mut d = vec![];
+        if !matches!(self.sut.kind.as_str(), "amc" | "gap") {
+            d.push(Diagnostic { at: at.clone(), message: format!("sut.kind `{}` must be amc or gap", self.sut.kind) });
+        }
+        if !self.sut.embedded && self.sut.base_url.is_none() && self.sut.services.is_empty() {
+            d.push(Diagnostic {
+                at: at.clone(),
+                message: "sut.base_url (or sut.services) is required unless sut.embedded is true".into(),
+            });
+        }
+        if !self.sut.embedded && !self.sut.defects.is_empty() {
+            d.push(Diagnostic { at: at.clone(), message: "sut.defects applies only to an embedded SUT".into() });
+        }
+        for name in &self.sut.defects {
+            if crate::defects::find(&self.sut.kind, name).is_none() {
+                d.push(Diagnostic {
+                    at: at.clone(),
+                    message: format!("unknown defect `{name}` (see `roclab defects`)"),
+                });
+            }
+        }
+        if self.timeouts.request_ms == 0 || self.timeouts.connect_ms == 0 {
+            d.push(Diagnostic { at, message: "timeouts must be greater than 0".into() });
+        }
+        if d.is_empty() { Ok(()) } else { Err(Error::Input(d)) }
+    }
+
+    /// Resolve a TLS file name against `tls.dir` and the profile's folder.
+    pub fn tls_path(&self, p: &Path) -> PathBuf {
+        let base = self
+            .source
+            .as_ref()
+            .and_then(|s| s.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let dir = match &self.tls.dir {
+            Some(d) => base.join(d),
+            None => base,
+        };
+        dir.join(p)
+    }
+}
+
+fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
+    let (path, raw) = set
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("--set `{set}`: expected path.to.field=value")))?;
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let obj = cur
+            .as_object_mut()
+            .ok_or_else(|| Error::Usage(format!("--set `{set}`: `{p}` is not inside a mapping")))?;
+        if last {
+            let existing = obj.get(*p);
+            let value = if existing.is_some_and(|e| e.is_array()) {
+                serde_json::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| serde_json::Value::String(s.to_string()))
+                        .collect(),
+                )
+            } else if existing.is_some_and(|e| e.is_string()) || existing.is_none_or(|e| e.is_null()) {
+                serde_json::Value::String(raw.to_string())
+            } else {
+                serde_saphyr::from_str::<serde_json::Value>(raw)
+                    .map_err(|e| Error::Usage(format!("--set `{set}`: {e}")))?
+            };
+            obj.insert((*p).to_string(), value);
+            return Ok(());
+        }
+        cur = obj
+            .entry((*p).to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_and_lists() {
+        let p: Profile = serde_saphyr::from_str("sut: {kind: amc, embedded: true}\n").unwrap();
+        let mut v = serde_json::to_value(&p).unwrap();
+        apply_set(&mut v, "sut.defects=float-rounding,slow-clc").unwrap();
+        apply_set(&mut v, "timeouts.request_ms=1500").unwrap();
+        apply_set(&mut v, "vars.amc_served=99999999").unwrap();
+        apply_set(&mut v, "sut.base_url=https://x:1/roc").unwrap();
+        let p: Profile = serde_json::from_value(v).unwrap();
+        assert_eq!(p.sut.defects, vec!["float-rounding", "slow-clc"]);
+        assert_eq!(p.timeouts.request_ms, 1500);
+        assert_eq!(p.vars["amc_served"], "99999999");
+        assert_eq!(p.sut.base_url.as_deref(), Some("https://x:1/roc"));
+        let mut v = serde_json::to_value(&p).unwrap();
+        apply_set(&mut v, "sut.nope=1").unwrap();
+        assert!(serde_json::from_value::<Profile>(v).is_err());
+    }
+}

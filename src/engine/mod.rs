@@ -1,1 +1,162 @@
-//! Running scenarios. (STUB)
+//! Running scenarios against a target: steps drive the SUT through the HTTPS client, checks
+//! turn exchanges into findings. The engine formats nothing; it emits events and outcomes.
+
+mod check;
+mod step;
+
+use crate::net::client::Timeouts;
+use crate::outcome::{ScenarioOutcome, Status};
+use crate::pack::{ClientCert, Pack, Scenario};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One client identity the engine can present.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// Subject of the certificate presented (None without one).
+    pub subject: Option<String>,
+}
+
+/// Where and how to reach the SUT, resolved from the profile.
+#[derive(Clone)]
+pub struct Target {
+    /// Operation -> URL.
+    pub urls: BTreeMap<String, String>,
+    /// Client identities by choice; a missing one makes the steps needing it error.
+    pub tls: BTreeMap<&'static str, ClientTls>,
+    pub timeouts: Timeouts,
+    /// Variables from the profile (override pack variables).
+    pub vars: BTreeMap<String, String>,
+    /// Capabilities the profile declares.
+    pub capabilities: Vec<String>,
+}
+
+impl Target {
+    pub fn client(&self, c: ClientCert) -> Option<&ClientTls> {
+        self.tls.get(c.label())
+    }
+}
+
+/// Progress events.
+pub enum Event<'a> {
+    Started { id: &'a str },
+    Finished(&'a ScenarioOutcome),
+}
+
+pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Run `selected` (indices into `pack.scenarios`) with at most `jobs` at once. Results come
+/// back in pack order. Setting `stop` makes scenarios not yet started come back `NotRun`.
+pub async fn run(
+    pack: Arc<Pack>,
+    target: Arc<Target>,
+    selected: Vec<usize>,
+    jobs: usize,
+    listener: Listener,
+    stop: Arc<AtomicBool>,
+) -> Vec<ScenarioOutcome> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (order, idx) in selected.into_iter().enumerate() {
+        let (pack, target, sem, listener, stop) = (
+            pack.clone(),
+            target.clone(),
+            sem.clone(),
+            listener.clone(),
+            stop.clone(),
+        );
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let sc = &pack.scenarios[idx];
+            let outcome = if stop.load(Ordering::SeqCst) {
+                not_run(sc, "the run was interrupted before this scenario started")
+            } else {
+                listener(&Event::Started { id: &sc.id });
+                let o = run_scenario(&pack, &target, sc).await;
+                listener(&Event::Finished(&o));
+                o
+            };
+            (order, outcome)
+        });
+    }
+    let mut out = vec![];
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => panic!("scenario task failed: {e}"),
+        }
+    }
+    out.sort_by_key(|(o, _)| *o);
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+fn base(sc: &Scenario, status: Status, reason: Option<String>) -> ScenarioOutcome {
+    ScenarioOutcome {
+        id: sc.id.clone(),
+        title: sc.title.clone(),
+        source: sc.at.to_string(),
+        verifies: sc.verifies.clone(),
+        tags: sc.tags.clone(),
+        status,
+        reason,
+        duration_ms: 0.0,
+        steps: vec![],
+    }
+}
+
+pub fn not_run(sc: &Scenario, why: &str) -> ScenarioOutcome {
+    base(sc, Status::NotRun, Some(why.to_string()))
+}
+
+/// Run one scenario: its own variables, steps in order.
+pub async fn run_scenario(pack: &Pack, target: &Target, sc: &Scenario) -> ScenarioOutcome {
+    let missing: Vec<&String> = sc
+        .requires
+        .iter()
+        .filter(|c| !target.capabilities.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        return base(
+            sc,
+            Status::Skipped,
+            Some(format!(
+                "requires capability {} not declared by the profile",
+                names.join(", ")
+            )),
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut o = base(sc, Status::Passed, None);
+    let mut scope = step::Scope::new(pack, target);
+    if let Err(e) = scope.enter_scenario(sc) {
+        o.status = Status::Errored;
+        o.reason = Some(e);
+        return o;
+    }
+    for (i, st) in sc.steps.iter().enumerate() {
+        let r = step::run(pack, target, &mut scope, st, i).await;
+        let flow = r.flow;
+        o.steps.push(r.outcome);
+        match flow {
+            step::Flow::Continue => {}
+            step::Flow::Stop => break,
+            step::Flow::Error(why) => {
+                o.status = Status::Errored;
+                o.reason = Some(why);
+                break;
+            }
+        }
+    }
+    if o.status == Status::Passed {
+        let first = o.findings().next().map(|f| f.message.clone());
+        if let Some(message) = first {
+            o.status = Status::Failed;
+            o.reason = Some(message);
+        }
+    }
+    o.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    o
+}

@@ -3,3 +3,6 @@
 pub mod client;
 pub mod server;
 pub mod tls;
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,27 @@
 //! HTTPS server (hyper over tokio-rustls) handing each request, with the peer's certificate
-//! facts, to a handler. (STUB: to be implemented.)
+//! facts, to a handler.
 
+use crate::net::tls::{common_name_of, subject_of, version_name};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+/// Longest TLS handshake accepted before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a failed handshake, how long the (already sent) alert is given to reach the peer
+/// before the socket is closed.
+const LINGER: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Default)]
 pub struct Peer {
@@ -17,7 +35,9 @@ pub struct Peer {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
+    /// Request target as received: the path, with `?query` when there is one.
     pub path: String,
+    /// Headers in the order received (names lower-case, as normalised by hyper).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub peer: Peer,
@@ -26,6 +46,9 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    /// Headers to send, in order. `Content-Length` is always computed from the body (a
+    /// `Content-Length` or `Transfer-Encoding` given here is ignored); invalid names or
+    /// values are skipped.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -33,11 +56,216 @@ pub struct Response {
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<Response> + Send + Sync>;
 
-/// Accept connections on `listener` until the task is dropped or aborted.
+/// Bind a TCP listener (`127.0.0.1:0` for an ephemeral port).
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Accept connections on `listener` until the task is dropped or aborted. Dropping or
+/// aborting it also closes every open connection.
 pub async fn serve(
-    _listener: tokio::net::TcpListener,
-    _tls: Arc<rustls::ServerConfig>,
-    _handler: Handler,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
 ) {
-    todo!()
+    let acceptor = TlsAcceptor::from(tls);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection(acceptor.clone(), stream, addr, handler.clone()));
+                }
+                // E.g. too many open files: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn connection(acceptor: TlsAcceptor, stream: TcpStream, addr: SocketAddr, handler: Handler) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream).into_fallible())
+        .await
+    {
+        Ok(Ok(tls)) => tls,
+        Ok(Err((_, stream))) => return linger_close(stream).await,
+        Err(_) => return,
+    };
+    let session = tls.get_ref().1;
+    let leaf = session.peer_certificates().and_then(|c| c.first());
+    let peer = Peer {
+        addr: Some(addr),
+        common_name: leaf.and_then(|c| common_name_of(c)),
+        subject: leaf.and_then(|c| subject_of(c)),
+        tls_version: session.protocol_version().map(version_name),
+    };
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        let handler = handler.clone();
+        let peer = peer.clone();
+        async move {
+            let request = read_request(req, peer).await?;
+            let response = handler(request).await;
+            Ok::<_, hyper::Error>(build_response(response))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .title_case_headers(true)
+        .serve_connection(TokioIo::new(tls), service)
+        .await;
+}
+
+/// Close after a failed handshake without resetting the connection, so that the alert
+/// rustls already wrote reaches the client (it would be lost if unread client data made the
+/// kernel answer with RST).
+async fn linger_close(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn read_request(req: hyper::Request<Incoming>, peer: Peer) -> Result<Request, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Request {
+        method: parts.method.as_str().to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        peer,
+    })
+}
+
+fn build_response(response: Response) -> hyper::Response<Full<Bytes>> {
+    let status = http::StatusCode::from_u16(response.status)
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = hyper::Response::builder().status(status);
+    for (name, value) in &response.headers {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        builder = builder.header(name, value);
+    }
+    let length = response.body.len();
+    builder
+        .header(http::header::CONTENT_LENGTH, length)
+        .body(Full::new(Bytes::from(response.body)))
+        .unwrap_or_else(|_| {
+            let mut fallback = hyper::Response::new(Full::new(Bytes::new()));
+            *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            fallback
+        })
+}
+
+/// A server running in its own task; aborted on [`Server::shutdown`] or drop.
+pub struct Server {
+    /// The bound address (the real port when started on port 0).
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Bind `addr` (e.g. `127.0.0.1:0`) and serve in a spawned task.
+    pub async fn start(
+        addr: &str,
+        tls: Arc<rustls::ServerConfig>,
+        handler: Handler,
+    ) -> std::io::Result<Server> {
+        let listener = bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(serve(listener, tls, handler));
+        Ok(Server { addr, task })
+    }
+
+    /// `https://127.0.0.1:<port><path>` (the loopback address replaces an unspecified one).
+    pub fn url(&self, path: &str) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("https://{addr}{path}")
+    }
+
+    /// Stop accepting and close every connection (the task is aborted).
+    pub fn shutdown(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_sets_content_length_and_skips_bad_headers() {
+        let r = build_response(Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/xml".into()),
+                ("Content-Length".into(), "999".into()),
+                ("bad name".into(), "x".into()),
+            ],
+            body: b"hello".to_vec(),
+        });
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-length"], "5");
+        assert_eq!(r.headers()["content-type"], "text/xml");
+        assert_eq!(r.headers().len(), 2);
+        assert_eq!(
+            build_response(Response {
+                status: 7,
+                headers: vec![],
+                body: vec![]
+            })
+            .status(),
+            500
+        );
+    }
 }

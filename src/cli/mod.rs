@@ -1,0 +1,91 @@
+//! Commands: one module each.
+
+mod defects;
+mod pack;
+mod pki;
+mod run;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use roclab::error::Error;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "roclab",
+    version,
+    about = "Conformity-test laboratory for ROC exchanges (hospitals and complementary insurers)",
+    after_help = "Exit codes: 0 conformant, 1 not conformant, 2 usage or input error, 3 environment error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario pack against a system under test and write the reports.
+    Run(run::Args),
+    /// Work with packs.
+    Pack {
+        #[command(subcommand)]
+        cmd: PackCmd,
+    },
+    /// Test PKI for the lab and its counterparts.
+    Pki {
+        #[command(subcommand)]
+        cmd: PkiCmd,
+    },
+    /// Run a reference counterpart alone (for exploratory work or to test against).
+    Serve {
+        #[command(subcommand)]
+        cmd: ServeCmd,
+    },
+    /// List the defect switches of the embedded reference SUTs.
+    Defects,
+}
+
+#[derive(Subcommand)]
+enum PackCmd {
+    /// Load and validate a pack without running it (exit 0 clean, 1 warnings, 2 errors).
+    Check {
+        /// The pack folder (holding pack.yaml).
+        pack: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCmd {
+    /// Write a test CA, the lab's client certificate, server certificates and negative material.
+    Init(pki::Args),
+}
+
+#[derive(Subcommand)]
+enum ServeCmd {
+    /// The embedded reference AMC (HTTPS, SOAP 1.2, mutual TLS).
+    Amc(serve::AmcArgs),
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32, Error> {
+    match cli.cmd {
+        Command::Run(a) => run::run(a),
+        Command::Pack {
+            cmd: PackCmd::Check { pack },
+        } => pack::check(&pack),
+        Command::Pki {
+            cmd: PkiCmd::Init(a),
+        } => pki::init(a),
+        Command::Serve {
+            cmd: ServeCmd::Amc(a),
+        } => serve::amc(a),
+        Command::Defects => defects::list(),
+    }
+}
+
+/// A multi-threaded runtime for commands that do network work.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Environment(format!("cannot start the async runtime: {e}")))
+}

@@ -1,0 +1,350 @@
+//! `roclab run PACK`: load, set up the target, run, report.
+
+use roclab::engine::{self, ClientTls, Event, Target};
+use roclab::error::Error;
+use roclab::net::tls::{self, Identity};
+use roclab::outcome::{Outcome, PackInfo, ScenarioOutcome, Status, SutInfo};
+use roclab::pack::{Pack, select::Filter};
+use roclab::profile::Profile;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The profile used when none is given and `profiles/reference-amc.yaml` is not at hand.
+const DEFAULT_PROFILE: &str = include_str!("../../profiles/reference-amc.yaml");
+const DEFAULT_PROFILE_PATH: &str = "profiles/reference-amc.yaml";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The pack folder (holding pack.yaml).
+    pack: PathBuf,
+    /// SUT profile [default: profiles/reference-amc.yaml, the embedded reference AMC].
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Override a profile field, e.g. --set sut.base_url=https://amc.test:8443/roc
+    /// (repeatable; list fields take comma-separated values).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    sets: Vec<String>,
+    /// Select scenarios: tag:NAME, req:ID, id:GLOB or a bare id glob; `&` and, `|` or, `!` not.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// JUnit XML output [default: OUT/<pack id>/junit.xml].
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// JSON outcome output [default: OUT/<pack id>/outcome.json].
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Folder of default report paths.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<i32, Error> {
+    let profile = match &a.profile {
+        Some(p) => Profile::load(p, &a.sets)?,
+        None if Path::new(DEFAULT_PROFILE_PATH).is_file() => {
+            Profile::load(Path::new(DEFAULT_PROFILE_PATH), &a.sets)?
+        }
+        None => Profile::parse(DEFAULT_PROFILE, Path::new(DEFAULT_PROFILE_PATH), &a.sets)?,
+    };
+    let extra: BTreeSet<String> = profile.vars.keys().cloned().collect();
+    let loaded = roclab::pack::load(&a.pack, &extra)?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let pack = Arc::new(loaded.pack);
+    if pack.sut != profile.sut.kind {
+        return Err(Error::Usage(format!(
+            "pack {} tests a SUT of kind `{}` but the profile describes a `{}`",
+            pack.id, pack.sut, profile.sut.kind
+        )));
+    }
+    let filter = a.filter.as_deref().map(Filter::parse).transpose().map_err(Error::Usage)?;
+    let selected: Vec<usize> = pack
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| filter.as_ref().is_none_or(|f| f.matches(s)))
+        .map(|(i, _)| i)
+        .collect();
+    if selected.is_empty() {
+        return Err(Error::Usage("no scenario matches the filter".into()));
+    }
+    let junit_path = a.junit.clone().unwrap_or_else(|| a.out.join(&pack.id).join("junit.xml"));
+    let json_path = a.json.clone().unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
+
+    let rt = super::runtime()?;
+    let started = roclab::pack::template::now_rfc3339();
+    let t0 = Instant::now();
+    let (scenarios, sut) = rt.block_on(async {
+        let (target, sut, _server) = setup(&pack, &profile).await?;
+        println!(
+            "roclab {} — pack {} {} ({} scenarios) against {}",
+            env!("CARGO_PKG_VERSION"),
+            pack.id,
+            pack.version,
+            selected.len(),
+            if sut.embedded {
+                format!("the embedded reference AMC{}", defects_label(&sut.defects))
+            } else {
+                sut.base_url.clone()
+            }
+        );
+        let listener = progress(&pack, selected.len());
+        let stop = Arc::new(AtomicBool::new(false));
+        let out = engine::run(pack.clone(), Arc::new(target), selected, a.jobs, listener.0, stop).await;
+        if let Some(pb) = listener.1 {
+            pb.finish_and_clear();
+        }
+        Ok::<_, Error>((out, sut))
+    })?;
+    let info = PackInfo {
+        id: pack.id.clone(),
+        title: pack.title.clone(),
+        version: pack.version.clone(),
+        norme: pack.norme.clone(),
+        sut: pack.sut.clone(),
+        path: pack.dir.display().to_string(),
+        sha256: pack.sha256.clone(),
+    };
+    let reqs: Vec<(String, String, String)> = pack
+        .requirements
+        .iter()
+        .map(|r| (r.id.clone(), r.statement.clone(), r.spec.clone()))
+        .collect();
+    let outcome = Outcome::build(info, sut, &reqs, scenarios, started, t0.elapsed().as_secs_f64() * 1000.0, false);
+    write_reports(&outcome, &junit_path, &json_path)?;
+    summary(&outcome, &[&junit_path, &json_path]);
+    Ok(if outcome.conformant() { 0 } else { 1 })
+}
+
+fn defects_label(d: &[String]) -> String {
+    if d.is_empty() {
+        String::new()
+    } else {
+        format!(" with defect {}", d.join(", "))
+    }
+}
+
+fn write_reports(o: &Outcome, junit: &Path, json: &Path) -> Result<(), Error> {
+    let w = |p: &Path, s: String| {
+        roclab::report::write_atomic(p, s.as_bytes())
+            .map_err(|e| Error::Environment(format!("cannot write {}: {e}", p.display())))
+    };
+    w(junit, roclab::report::junit::render(o))?;
+    w(json, roclab::report::json::render(o))
+}
+
+fn summary(o: &Outcome, files: &[&Path]) {
+    let c = &o.counts;
+    println!(
+        "{} scenarios: {} passed, {} failed, {} errored, {} skipped{} — {}",
+        c.total,
+        c.passed,
+        c.failed,
+        c.errored,
+        c.skipped,
+        if c.not_run > 0 { format!(", {} not run", c.not_run) } else { String::new() },
+        if o.conformant() { "CONFORME (conformant)" } else { "NON CONFORME (not conformant)" }
+    );
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    println!("reports: {}", names.join(", "));
+}
+
+type Progress = (engine::Listener, Option<indicatif::ProgressBar>);
+
+fn line(o: &ScenarioOutcome) -> String {
+    let tag = match o.status {
+        Status::Passed => "PASS",
+        Status::Failed => "FAIL",
+        Status::Errored => "ERROR",
+        Status::Skipped => "SKIP",
+        Status::NotRun => "NOT RUN",
+    };
+    match &o.reason {
+        Some(r) if o.status != Status::Passed => format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms),
+        _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
+    }
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+fn progress(_pack: &Pack, n: usize) -> Progress {
+    if std::io::stderr().is_terminal() {
+        let pb = indicatif::ProgressBar::new(n as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {wide_msg}")
+                .expect("valid template"),
+        );
+        let bar = pb.clone();
+        let running = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+        let l: engine::Listener = Arc::new(move |e: &Event| match e {
+            Event::Started { id } => {
+                let mut r = running.lock().expect("lock");
+                r.insert(id.to_string());
+                bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
+            }
+            Event::Finished(o) => {
+                let mut r = running.lock().expect("lock");
+                r.remove(&o.id);
+                bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
+                if o.status != Status::Passed {
+                    bar.println(line(o));
+                }
+                bar.inc(1);
+            }
+        });
+        (l, Some(pb))
+    } else {
+        let l: engine::Listener = Arc::new(|e: &Event| {
+            if let Event::Finished(o) = e {
+                println!("{}", line(o));
+            }
+        });
+        (l, None)
+    }
+}
+
+fn read(p: &Path, what: &str) -> Result<String, Error> {
+    std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{what} {}: {e}", p.display())))
+}
+
+fn client(ca: &str, id: Option<&Identity>) -> Result<ClientTls, Error> {
+    let config = tls::client_config(ca, id).map_err(|e| Error::Usage(e.to_string()))?;
+    let subject = id.and_then(|i| tls::subject_of_pem(&i.cert_pem));
+    Ok(ClientTls { config, subject })
+}
+
+/// Resolve the profile into a target; start the embedded SUT when the profile asks for it.
+async fn setup(
+    pack: &Pack,
+    profile: &Profile,
+) -> Result<(Target, SutInfo, Option<roclab::net::server::Server>), Error> {
+    let mut clients = BTreeMap::new();
+    let (base_url, server) = if profile.sut.embedded {
+        let finess = profile
+            .vars
+            .get("finess_juridique")
+            .or(pack.variables.get("finess_juridique"))
+            .cloned()
+            .unwrap_or_else(|| "750712184".into());
+        let pki = roclab::pki::generate(&finess).map_err(Error::Environment)?;
+        let pop_path = pack.data_files.get("population").ok_or_else(|| {
+            Error::Usage(format!("pack {} has no `population` data for the embedded AMC", pack.id))
+        })?;
+        let population = roclab::roc::population::Population::from_yaml(&read(pop_path, "population")?)
+            .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?;
+        let cfg = roclab::mirror::amc::AmcConfig::new(
+            population,
+            &profile.sut.endpoint,
+            profile.sut.defects.iter().cloned().collect(),
+        );
+        let server = roclab::mirror::amc::start("127.0.0.1:0", &pki, cfg)
+            .await
+            .map_err(|e| Error::Environment(format!("cannot start the embedded AMC on 127.0.0.1: {e}")))?;
+        clients.insert("lab", client(&pki.ca_cert_pem, Some(&pki.client))?);
+        clients.insert("none", client(&pki.ca_cert_pem, None)?);
+        clients.insert("untrusted", client(&pki.ca_cert_pem, Some(&pki.untrusted_client))?);
+        clients.insert("expired", client(&pki.ca_cert_pem, Some(&pki.expired_client))?);
+        (format!("https://{}", server.addr), Some(server))
+    } else {
+        let t = &profile.tls;
+        let need = |p: &Option<PathBuf>, field: &str| {
+            p.as_ref()
+                .map(|p| profile.tls_path(p))
+                .ok_or_else(|| Error::Usage(format!("the profile needs tls.{field} to call a real SUT")))
+        };
+        let ca = read(&need(&t.ca, "ca")?, "tls.ca")?;
+        let lab = Identity {
+            cert_pem: read(&need(&t.cert, "cert")?, "tls.cert")?,
+            key_pem: read(&need(&t.key, "key")?, "tls.key")?,
+        };
+        clients.insert("lab", client(&ca, Some(&lab))?);
+        clients.insert("none", client(&ca, None)?);
+        for (name, c, k) in [
+            ("untrusted", &t.untrusted_cert, &t.untrusted_key),
+            ("expired", &t.expired_cert, &t.expired_key),
+        ] {
+            if let (Some(c), Some(k)) = (c, k) {
+                let id = Identity {
+                    cert_pem: read(&profile.tls_path(c), "certificate")?,
+                    key_pem: read(&profile.tls_path(k), "key")?,
+                };
+                clients.insert(name, client(&ca, Some(&id))?);
+            }
+        }
+        (profile.sut.base_url.clone().unwrap_or_default(), None)
+    };
+    let mut urls = BTreeMap::new();
+    for (op, o) in &pack.operations {
+        let url = match profile.sut.services.get(op) {
+            Some(u) => u.clone(),
+            None if !base_url.is_empty() => format!("{}/{}", base_url.trim_end_matches('/'), o.path),
+            None => {
+                return Err(Error::Usage(format!(
+                    "the profile gives no URL for {op}: set sut.base_url or sut.services.{op}"
+                )));
+            }
+        };
+        urls.insert(op.clone(), url);
+    }
+    let timeouts = roclab::net::client::Timeouts {
+        connect: Duration::from_millis(profile.timeouts.connect_ms),
+        request: Duration::from_millis(profile.timeouts.request_ms),
+    };
+    if !profile.sut.embedded {
+        probe(&urls, timeouts.connect).await?;
+    }
+    let sut = SutInfo {
+        profile: profile.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        kind: profile.sut.kind.clone(),
+        embedded: profile.sut.embedded,
+        base_url,
+        defects: profile.sut.defects.clone(),
+    };
+    let target = Target {
+        urls,
+        tls: clients,
+        timeouts,
+        vars: profile.vars.clone(),
+        capabilities: profile.capabilities.clone(),
+    };
+    Ok((target, sut, server))
+}
+
+/// Every distinct host:port must accept a TCP connection, or the run stops with exit 3.
+async fn probe(urls: &BTreeMap<String, String>, limit: Duration) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for url in urls.values() {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| Error::Usage(format!("{url}: only https:// URLs are supported")))?;
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            hostport.to_string()
+        } else {
+            format!("{hostport}:443")
+        };
+        if !seen.insert(hostport.clone()) {
+            continue;
+        }
+        match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&hostport)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(Error::Environment(format!("cannot reach the SUT at {hostport} ({url}): {e}")));
+            }
+            Err(_) => {
+                return Err(Error::Environment(format!(
+                    "cannot reach the SUT at {hostport} ({url}): no connection within {} ms",
+                    limit.as_millis()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Checks of an answered exchange: status, content type, latency, fault, body, paths, captures.
+
+use crate::outcome::{Exchange, Finding};
+use crate::pack::template::Mode;
+use crate::pack::{AssertCheck, Pack, Step};
+use crate::xml::{self, CompareOptions};
+use std::collections::BTreeMap;
+
+pub struct Checked {
+    pub findings: Vec<Finding>,
+    pub captures: BTreeMap<String, String>,
+    pub body_diff: Option<String>,
+}
+
+pub fn response(
+    pack: &Pack,
+    st: &Step,
+    vars: &BTreeMap<String, String>,
+    known: &BTreeMap<String, String>,
+    ex: &Exchange,
+    index: usize,
+) -> Checked {
+    let mut out = Checked {
+        findings: vec![],
+        captures: BTreeMap::new(),
+        body_diff: None,
+    };
+    let f = |check: &str, message: String| Finding {
+        check: check.into(),
+        message,
+        location: None,
+        expected: None,
+        actual: None,
+        step: Some(index),
+    };
+    let resp = ex.response.as_ref().expect("answered exchange");
+    let e = &st.expect;
+
+    // Latency: from the request's first byte to the answer's last.
+    if ex.latency_ms > e.latency_ms as f64 {
+        out.findings.push(Finding {
+            expected: Some(format!("≤ {} ms", e.latency_ms)),
+            actual: Some(format!("{:.0} ms", ex.latency_ms)),
+            ..f(
+                "latency",
+                format!("{} answered in {:.0} ms, over the {} ms limit", st.call, ex.latency_ms, e.latency_ms),
+            )
+        });
+    }
+    let status = resp.status.unwrap_or(0);
+    let want_status = e.status.or(if e.fault.is_none() { Some(200) } else { None });
+    if let Some(want) = want_status {
+        if status != want {
+            out.findings.push(Finding {
+                expected: Some(want.to_string()),
+                actual: Some(status.to_string()),
+                ..f("status", format!("HTTP status {status}, expected {want}"))
+            });
+        }
+    }
+    // Content type of the pack's SOAP version.
+    let want_ct = pack.soap.response_content_type();
+    let want_media = want_ct.split(';').next().unwrap_or(want_ct);
+    let ct = resp.header("content-type").unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case(want_media) {
+        out.findings.push(Finding {
+            expected: Some(want_media.into()),
+            actual: Some(if ct.is_empty() { "(none)".into() } else { ct.into() }),
+            ..f(
+                "content_type",
+                format!("Content-Type `{ct}` is not `{want_media}` (SOAP {})", pack.soap.label()),
+            )
+        });
+    }
+
+    let text = resp.text();
+    let needs_xml = e.body.is_some() || e.fault.is_some() || !e.asserts.is_empty() || !st.capture.is_empty();
+    let root = match xml::parse(&text) {
+        Ok(r) => Some(r),
+        Err(err) => {
+            if needs_xml || !text.trim().is_empty() {
+                out.findings.push(f(
+                    "xml",
+                    format!("the answer is not well-formed XML ({}:{}: {})", err.line, err.col, err.message),
+                ));
+            }
+            None
+        }
+    };
+    let Some(root) = root else {
+        for (name, _) in &st.capture {
+            out.findings.push(f("capture", format!("cannot capture `{name}`: no XML answer")));
+        }
+        return out;
+    };
+
+    // SOAP envelope of the pack's version.
+    let env_ns = pack.soap.env_ns();
+    if root.local != "Envelope" || root.ns.as_deref() != Some(env_ns) {
+        out.findings.push(Finding {
+            location: Some(format!("/{}", root.local)),
+            expected: Some(format!("{{{env_ns}}}Envelope")),
+            actual: Some(format!("{{{}}}{}", root.ns.as_deref().unwrap_or(""), root.local)),
+            ..f("envelope", format!("the answer is not a SOAP {} envelope", pack.soap.label()))
+        });
+    }
+
+    // Fault or not.
+    let fault = crate::soap::find_fault(&root);
+    match (&e.fault, &fault) {
+        (None, Some(fl)) => out.findings.push(f(
+            "fault",
+            format!(
+                "unexpected SOAP fault {} / {}: {}",
+                qn(&fl.code),
+                qn(&fl.subcode),
+                fl.reason
+            ),
+        )),
+        (Some(want), None) => out.findings.push(Finding {
+            expected: Some(format!("{} / {}", want.code_text, want.subcode_text.as_deref().unwrap_or("-"))),
+            actual: Some("no fault".into()),
+            ..f("fault", format!("expected a SOAP fault {}, got none", want.subcode_text.as_deref().unwrap_or(&want.code_text)))
+        }),
+        (Some(want), Some(got)) => {
+            let code_ok = got.code.as_ref() == Some(&want.code);
+            let sub_ok = want.subcode.is_none() || got.subcode == want.subcode;
+            if !code_ok || !sub_ok {
+                out.findings.push(Finding {
+                    expected: Some(format!("{} / {}", qn(&Some(want.code.clone())), qn(&want.subcode))),
+                    actual: Some(format!("{} / {}", qn(&got.code), qn(&got.subcode))),
+                    ..f(
+                        "fault",
+                        format!(
+                            "SOAP fault {} / {}, expected {} / {}",
+                            qn(&got.code),
+                            qn(&got.subcode),
+                            want.code_text,
+                            want.subcode_text.as_deref().unwrap_or("-")
+                        ),
+                    )
+                });
+            }
+        }
+        (None, None) => {}
+    }
+
+    // Body against the expected template.
+    if let Some(t) = &e.body {
+        match t.render(vars, Mode::Expected) {
+            Err(d) => out.findings.push(f("template", d.to_string())),
+            Ok(body) => {
+                let ns: Vec<(&str, &str)> = pack
+                    .namespaces
+                    .iter()
+                    .filter(|(p, _)| p.as_str() != "env")
+                    .map(|(p, u)| (p.as_str(), u.as_str()))
+                    .collect();
+                let doc = crate::soap::envelope(env_ns, &ns, &body);
+                match xml::parse(&doc) {
+                    Err(err) => out.findings.push(f(
+                        "template",
+                        format!("expected body `{}` is not well-formed once rendered: {err}", t.origin),
+                    )),
+                    Ok(expected) => {
+                        let mut unordered = pack.unordered.clone();
+                        unordered.extend(e.unordered.iter().cloned());
+                        let cmp = xml::compare(
+                            &expected,
+                            &root,
+                            &CompareOptions {
+                                unordered,
+                                known: known.clone(),
+                            },
+                        );
+                        if !cmp.differences.is_empty() {
+                            out.body_diff = Some(xml::diff::unified(&xml::pretty(&expected), &xml::pretty(&root)));
+                        }
+                        for d in cmp.differences {
+                            let what = format!("{:?}", d.kind).to_lowercase();
+                            out.findings.push(Finding {
+                                check: "body".into(),
+                                message: format!(
+                                    "{} at {}: expected {}, got {}",
+                                    what,
+                                    d.location,
+                                    d.expected.as_deref().unwrap_or("nothing"),
+                                    d.actual.as_deref().unwrap_or("nothing")
+                                ),
+                                location: Some(d.location),
+                                expected: d.expected,
+                                actual: d.actual,
+                                step: Some(index),
+                            });
+                        }
+                        out.captures.extend(cmp.captures);
+                    }
+                }
+            }
+        }
+    }
+
+    // Path assertions.
+    for a in &e.asserts {
+        let v = a.path.eval(&root);
+        let got = v.string();
+        let fail = match &a.check {
+            AssertCheck::Exists(want) => {
+                let exists = match &v {
+                    xml::PathValue::Nodes(n) => !n.is_empty(),
+                    xml::PathValue::Strings(s) => !s.is_empty(),
+                    xml::PathValue::Number(_) => true,
+                };
+                (exists != *want).then(|| {
+                    (
+                        if *want { "present".to_string() } else { "absent".to_string() },
+                        got.clone().unwrap_or_else(|| "absent".into()),
+                    )
+                })
+            }
+            AssertCheck::Equals(t) => match t.render(vars, Mode::Text) {
+                Err(d) => Some((format!("({d})"), String::new())),
+                Ok(want) => (got.as_deref() != Some(want.as_str()))
+                    .then(|| (want, got.clone().unwrap_or_else(|| "nothing".into()))),
+            },
+            AssertCheck::Matches(r) => match &got {
+                Some(g) if r.is_match(g) => None,
+                _ => Some((format!("/{}/", r.as_str()), got.clone().unwrap_or_else(|| "nothing".into()))),
+            },
+        };
+        if let Some((want, actual)) = fail {
+            out.findings.push(Finding {
+                check: "assert".into(),
+                message: format!("{}: expected {want}, got {actual} (assertion at {})", a.path.source, a.at),
+                location: Some(a.path.source.clone()),
+                expected: Some(want),
+                actual: Some(actual),
+                step: Some(index),
+            });
+        }
+    }
+
+    // Captures by path.
+    for (name, p) in &st.capture {
+        match p.eval(&root).string().filter(|s| !s.is_empty()) {
+            Some(v) => {
+                out.captures.insert(name.clone(), v);
+            }
+            None => out.findings.push(f(
+                "capture",
+                format!("cannot capture `{name}`: nothing at {}", p.source),
+            )),
+        }
+    }
+    out
+}
+
+fn qn(q: &Option<(String, String)>) -> String {
+    match q {
+        Some((ns, l)) => format!("{{{ns}}}{l}"),
+        None => "-".into(),
+    }
+}

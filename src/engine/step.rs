@@ -1,0 +1,226 @@
+//! One client step: variables, request, exchange, checks.
+
+use super::Target;
+use super::check;
+use crate::net::client::{Request, post_with};
+use crate::outcome::{Finding, StepOutcome, TransportErrorKind};
+use crate::pack::template::{Mode, Template};
+use crate::pack::{Pack, Scenario, Step};
+use std::collections::BTreeMap;
+
+/// Variables of a running scenario.
+pub struct Scope<'a> {
+    pack: &'a Pack,
+    /// Values visible to the current scenario (without step-level ones).
+    pub vars: BTreeMap<String, String>,
+    /// Captured so far.
+    pub captures: BTreeMap<String, String>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(pack: &'a Pack, target: &Target) -> Self {
+        let mut vars = pack.data.clone();
+        vars.extend(pack.variables.clone());
+        vars.extend(target.vars.clone());
+        Self {
+            pack,
+            vars,
+            captures: BTreeMap::new(),
+        }
+    }
+
+    fn bind(&self, into: &mut BTreeMap<String, String>, bind: &[(String, String)]) {
+        for (alias, target) in bind {
+            let prefix = format!("{target}.");
+            for (k, v) in &self.pack.data {
+                if let Some(rest) = k.strip_prefix(&prefix) {
+                    into.insert(format!("{alias}.{rest}"), v.clone());
+                }
+            }
+        }
+    }
+
+    fn eval(into: &mut BTreeMap<String, String>, vars: &[(String, Template)]) -> Result<(), String> {
+        for (k, t) in vars {
+            let v = t.render(into, Mode::Request).map_err(|d| d.to_string())?;
+            into.insert(k.clone(), v);
+        }
+        Ok(())
+    }
+
+    pub fn enter_scenario(&mut self, sc: &Scenario) -> Result<(), String> {
+        let mut v = self.vars.clone();
+        self.bind(&mut v, &sc.bind);
+        Self::eval(&mut v, &sc.vars)?;
+        self.vars = v;
+        Ok(())
+    }
+
+    /// Variables for one step: scenario's, captures, then the step's own.
+    fn for_step(&self, st: &Step) -> Result<BTreeMap<String, String>, String> {
+        let mut v = self.vars.clone();
+        v.extend(self.captures.clone());
+        self.bind(&mut v, &st.bind);
+        Self::eval(&mut v, &st.vars)?;
+        Ok(v)
+    }
+}
+
+pub enum Flow {
+    Continue,
+    /// The scenario cannot go on (its SUT did not answer, a capture is missing).
+    Stop,
+    /// The harness could not run the step (not the SUT's fault).
+    Error(String),
+}
+
+pub struct StepRun {
+    pub outcome: StepOutcome,
+    pub flow: Flow,
+}
+
+fn finding(check: &str, message: String, step: usize) -> Finding {
+    Finding {
+        check: check.into(),
+        message,
+        location: None,
+        expected: None,
+        actual: None,
+        step: Some(step),
+    }
+}
+
+pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step, index: usize) -> StepRun {
+    let mut outcome = StepOutcome {
+        index,
+        label: st.label(),
+        exchange: None,
+        findings: vec![],
+        captures: BTreeMap::new(),
+        body_diff: None,
+    };
+    let error = |outcome: StepOutcome, why: String| StepRun {
+        outcome,
+        flow: Flow::Error(format!("step {} ({}) at {}: {why}", index + 1, st.call, st.at)),
+    };
+    let vars = match scope.for_step(st) {
+        Ok(v) => v,
+        Err(e) => return error(outcome, e),
+    };
+    let body = match st.request.render(&vars, Mode::Request) {
+        Ok(b) => b,
+        Err(d) => return error(outcome, d.to_string()),
+    };
+    let body = if st.raw {
+        body
+    } else {
+        let ns: Vec<(&str, &str)> = pack
+            .namespaces
+            .iter()
+            .filter(|(p, _)| p.as_str() != "env")
+            .map(|(p, u)| (p.as_str(), u.as_str()))
+            .collect();
+        crate::soap::envelope(pack.soap.env_ns(), &ns, &body)
+    };
+    let op = &pack.operations[&st.call];
+    let mut headers = pack.soap.request_headers(&op.action);
+    for (k, t) in &st.headers {
+        let v = match t.render(&vars, Mode::Request) {
+            Ok(v) => v,
+            Err(d) => return error(outcome, d.to_string()),
+        };
+        headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
+        headers.push((k.clone(), v));
+    }
+    let Some(url) = target.urls.get(&st.call) else {
+        return error(outcome, format!("the profile gives no URL for operation {}", st.call));
+    };
+    let Some(client) = target.client(st.client_cert) else {
+        return error(
+            outcome,
+            format!(
+                "the profile has no `{}` client certificate (tls.{}_cert / tls.{}_key)",
+                st.client_cert.label(),
+                st.client_cert.label(),
+                st.client_cert.label()
+            ),
+        );
+    };
+    let req = Request {
+        url: url.clone(),
+        headers,
+        body: body.into_bytes(),
+    };
+    let ex = post_with(
+        &req,
+        client.config.clone(),
+        target.timeouts,
+        ("establishment", "amc", &st.call),
+        client.subject.clone(),
+    )
+    .await;
+
+    // Refusal expected: only a TLS-level refusal passes.
+    if st.expect.refused {
+        match (&ex.error, &ex.response) {
+            (Some(e), _) if e.kind == TransportErrorKind::Tls => {}
+            (Some(e), _) => outcome.findings.push(finding(
+                "tls",
+                format!(
+                    "expected the TLS handshake to be refused (client certificate: {}), got {:?}: {}",
+                    st.client_cert.label(),
+                    e.kind,
+                    e.message
+                ),
+                index,
+            )),
+            (None, Some(r)) => outcome.findings.push(finding(
+                "tls",
+                format!(
+                    "the SUT accepted a client with certificate `{}` and answered {}",
+                    st.client_cert.label(),
+                    r.start_line
+                ),
+                index,
+            )),
+            (None, None) => {}
+        }
+        outcome.exchange = Some(ex);
+        return StepRun { outcome, flow: Flow::Continue };
+    }
+    if let Some(e) = &ex.error {
+        let kind = e.kind;
+        let msg = format!("{:?}: {}", kind, e.message).to_lowercase();
+        outcome.exchange = Some(ex);
+        if kind == TransportErrorKind::Connect {
+            return error(outcome, format!("cannot reach {url}: {msg}"));
+        }
+        outcome
+            .findings
+            .push(finding("transport", format!("no answer to {}: {msg}", st.call), index));
+        return StepRun { outcome, flow: Flow::Stop };
+    }
+    let known = scope.captures.clone();
+    let checked = check::response(pack, st, &vars, &known, &ex, index);
+    outcome.findings = checked.findings;
+    outcome.body_diff = checked.body_diff;
+    outcome.captures = checked.captures;
+    if let Some(body) = &st.expect.body {
+        for name in body.capture_names() {
+            if !outcome.captures.contains_key(&name) && !known.contains_key(&name) {
+                outcome.findings.push(finding(
+                    "capture",
+                    format!("cannot capture `{name}`: the answer has no value where the expected body captures it"),
+                    index,
+                ));
+            }
+        }
+    }
+    outcome.exchange = Some(ex);
+    let missing_capture = outcome.findings.iter().any(|f| f.check == "capture");
+    scope.captures.extend(outcome.captures.clone());
+    StepRun {
+        outcome,
+        flow: if missing_capture { Flow::Stop } else { Flow::Continue },
+    }
+}

@@ -1,0 +1,94 @@
+//! JUnit XML (quick-junit): one testcase per scenario, requirement ids as properties, the first
+//! finding as the failure message, every finding and diff in the body.
+
+use crate::outcome::{Outcome, ScenarioOutcome, Status};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use std::fmt::Write;
+use std::time::Duration;
+
+fn details(s: &ScenarioOutcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario {} — {}", s.id, s.title);
+    let _ = writeln!(out, "source: {}", s.source);
+    if let Some(r) = &s.reason {
+        let _ = writeln!(out, "reason: {r}");
+    }
+    for st in &s.steps {
+        let ex = st.exchange.as_ref();
+        let _ = writeln!(
+            out,
+            "\nstep {} {}: {}",
+            st.index + 1,
+            st.label,
+            match ex {
+                Some(e) => match (&e.response, &e.error) {
+                    (Some(r), _) => format!("{} in {:.0} ms ({})", r.start_line, e.latency_ms, e.url),
+                    (None, Some(err)) => format!("{:?}: {}", err.kind, err.message),
+                    _ => String::new(),
+                },
+                None => "not sent".into(),
+            }
+        );
+        for f in &st.findings {
+            let _ = writeln!(out, "  - [{}] {}", f.check, f.message);
+        }
+        if let Some(d) = &st.body_diff {
+            let _ = writeln!(out, "{d}");
+        }
+    }
+    out
+}
+
+pub fn render(o: &Outcome) -> String {
+    let mut report = Report::new(format!("roclab {}", o.pack.id));
+    let mut suite = TestSuite::new(o.pack.id.clone());
+    suite.set_time(Duration::from_secs_f64(o.duration_ms / 1000.0));
+    suite.add_property(Property::new("pack.version", o.pack.version.clone()));
+    suite.add_property(Property::new("pack.sha256", o.pack.sha256.clone()));
+    suite.add_property(Property::new("sut.profile", o.sut.profile.clone()));
+    suite.add_property(Property::new("verdict", o.verdict.clone()));
+    if o.interrupted {
+        suite.add_property(Property::new("interrupted", "true"));
+    }
+    for s in &o.scenarios {
+        let status = match s.status {
+            Status::Passed => TestCaseStatus::success(),
+            Status::Failed | Status::Errored => {
+                let kind = if s.status == Status::Failed {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let mut st = TestCaseStatus::non_success(kind);
+                let first = s
+                    .findings()
+                    .next()
+                    .map(|f| f.message.clone())
+                    .or_else(|| s.reason.clone())
+                    .unwrap_or_default();
+                st.set_message(first);
+                st.set_type(s.findings().next().map(|f| f.check.clone()).unwrap_or("error".into()));
+                st.set_description(details(s));
+                st
+            }
+            Status::Skipped | Status::NotRun => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message(s.reason.clone().unwrap_or_default());
+                st
+            }
+        };
+        let mut tc = TestCase::new(format!("{} — {}", s.id, s.title), status);
+        tc.set_classname(o.pack.id.clone());
+        tc.set_time(Duration::from_secs_f64(s.duration_ms / 1000.0));
+        for r in &s.verifies {
+            tc.add_property(Property::new("requirement", r.clone()));
+        }
+        for t in &s.tags {
+            tc.add_property(Property::new("tag", t.clone()));
+        }
+        tc.add_property(Property::new("source", s.source.clone()));
+        suite.add_test_case(tc);
+    }
+    report.add_test_suite(suite);
+    report.to_string().expect("junit serialises")
+}

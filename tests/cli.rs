@@ -1,0 +1,231 @@
+//! Command-line behaviour: pack check, bad packs (exit 2 with file:line:column), unreachable
+//! SUT (exit 3), test PKI, and a run through a real-endpoint profile against `serve amc`.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+#[test]
+fn pack_check_accepts_the_reference_pack() {
+    let (code, out, err) = run(&["pack", "check", "scenarios/roc-v1-amc"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("every requirement verified"), "{out}");
+}
+
+/// Copy the reference pack, let `mutate` break it, and return `pack check`'s exit and stderr.
+fn broken(mutate: impl FnOnce(&Path)) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pack");
+    copy_dir(&pack("roc-v1-amc"), &p);
+    mutate(&p);
+    let (code, _, err) = run(&["pack", "check", p.to_str().unwrap()]);
+    (code, err)
+}
+
+fn first_scenario_file(p: &Path) -> std::path::PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(p.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+/// Append a scenario to the first scenario file.
+fn add_scenario(p: &Path, yaml: &str) -> (std::path::PathBuf, usize) {
+    let f = first_scenario_file(p);
+    let mut text = std::fs::read_to_string(&f).unwrap();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let line = text.lines().count() + 1;
+    text.push_str(yaml);
+    std::fs::write(&f, text).unwrap();
+    (f, line)
+}
+
+fn a_requirement(p: &Path) -> String {
+    let text = std::fs::read_to_string(p.join("pack.yaml")).unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    v["requirements"].as_object().unwrap().keys().next().unwrap().clone()
+}
+
+#[test]
+fn unknown_key_is_reported_with_its_position() {
+    let mut at = (Default::default(), 0);
+    let (code, err) = broken(|p| {
+        let req = a_requirement(p);
+        at = add_scenario(
+            p,
+            &format!(
+                "- id: BROKEN-1\n  title: t\n  verifies: [{req}]\n  colour: blue\n  steps:\n    - call: IDB\n      request: idb.xml\n"
+            ),
+        );
+    });
+    assert_eq!(code, 2, "{err}");
+    let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(err.contains(&format!("{name}:{}:3", at.1 + 3)), "{err}");
+    assert!(err.contains("colour"), "{err}");
+}
+
+#[test]
+fn bad_yaml_is_reported_with_its_position() {
+    let (code, err) = broken(|p| {
+        let f = p.join("pack.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, format!("{text}\nbroken: [unclosed\n")).unwrap();
+    });
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pack.yaml:"), "{err}");
+    let re = regex::Regex::new(r"pack\.yaml:\d+:\d+").unwrap();
+    assert!(re.is_match(&err), "{err}");
+}
+
+#[test]
+fn missing_template_undefined_variable_and_unknown_requirement_are_reported() {
+    let mut at = (Default::default(), 0);
+    let (code, err) = broken(|p| {
+        let req = a_requirement(p);
+        at = add_scenario(
+            p,
+            &format!(
+                "- id: BROKEN-2\n  title: t\n  verifies: [{req}, NO-SUCH-REQ]\n  steps:\n    - call: IDB\n      request: no-such-template.xml\n    - call: IDB\n      request: idb.xml\n      expect:\n        body: no-such-body.xml\n        assert:\n          - {{path: \"//roc:statut\", equals: \"{{{{undefined_var}}}}\"}}\n"
+            ),
+        );
+    });
+    assert_eq!(code, 2, "{err}");
+    let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
+    let l = at.1;
+    assert!(err.contains(&format!("{name}:{}:", l + 2)) && err.contains("NO-SUCH-REQ"), "{err}");
+    assert!(err.contains(&format!("{name}:{}:", l + 5)) && err.contains("no-such-template.xml"), "{err}");
+    assert!(err.contains("no-such-body.xml"), "{err}");
+    assert!(err.contains(&format!("{name}:{}:", l + 11)) && err.contains("undefined_var"), "{err}");
+}
+
+#[test]
+fn undefined_variable_in_a_template_is_reported_in_the_template() {
+    let (code, err) = broken(|p| {
+        std::fs::write(p.join("templates/broken.xml"), "<roc:x>\n  {{not_a_variable}}\n</roc:x>\n").unwrap();
+        let req = a_requirement(p);
+        add_scenario(
+            p,
+            &format!("- id: BROKEN-3\n  title: t\n  verifies: [{req}]\n  steps:\n    - call: IDB\n      request: broken.xml\n"),
+        );
+    });
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("broken.xml:2:3") && err.contains("not_a_variable"), "{err}");
+}
+
+#[test]
+fn a_requirement_without_scenario_is_a_warning_of_pack_check() {
+    let (code, err) = broken(|p| {
+        let f = p.join("pack.yaml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let text = text.replacen(
+            "requirements:\n",
+            "requirements:\n  ZZ-UNCOVERED: {statement: nobody checks this, spec: \"§0\"}\n",
+            1,
+        );
+        std::fs::write(&f, text).unwrap();
+    });
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ZZ-UNCOVERED") && err.contains("verified by no scenario"), "{err}");
+}
+
+#[test]
+fn pki_init_writes_keys_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("pki");
+    let (code, out, err) = run(&["pki", "init", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut keys = 0;
+    for e in std::fs::read_dir(&d).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "key") {
+            keys += 1;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+    }
+    assert!(keys >= 8);
+    let (code, _, err) = run(&["pki", "init", d.to_str().unwrap()]);
+    assert_eq!(code, 2, "refuses to overwrite: {err}");
+}
+
+#[test]
+fn an_unreachable_sut_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("pki");
+    assert_eq!(run(&["pki", "init", d.to_str().unwrap()]).0, 0);
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        "profiles/amc-example.yaml",
+        "--set",
+        &format!("sut.base_url=https://127.0.0.1:{port}/roc"),
+        "--set",
+        &format!("tls.dir={}", d.display()),
+        "--json",
+        dir.path().join("o.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["run", "scenarios/no-such-pack"]).0, 2);
+    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--set", "sut.colour=red"]).0, 2);
+    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--set", "sut.defects=no-such-defect"]).0, 2);
+    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--filter", "nothing-matches-this"]).0, 2);
+    assert_eq!(run(&["no-such-command"]).0, 2);
+}
+
+/// A real-endpoint profile (`profiles/amc-example.yaml` with `--set`) against `roclab serve amc`
+/// in another process: the same pack passes through files, URLs and the negative material.
+#[test]
+fn example_profile_against_a_served_amc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("pki");
+    assert_eq!(run(&["pki", "init", d.to_str().unwrap()]).0, 0);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("roclab"))
+        .current_dir(root())
+        .args(["serve", "amc", "--listen", "127.0.0.1:0", "--pki", d.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        "profiles/amc-example.yaml",
+        "--set",
+        &format!("sut.base_url={addr}"),
+        "--set",
+        &format!("tls.dir={}", d.display()),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        dir.path().join("j.xml").to_str().unwrap(),
+    ]);
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(outcome(&json)["sut"]["embedded"], false);
+}
