@@ -93,7 +93,13 @@ pub fn yaml_diagnostic(file: &Path, err: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or((0, 0));
     // The error's own text may repeat the position; keep its first line, which is the message.
     let text = err.to_string();
-    let message = text.lines().next().unwrap_or("invalid YAML").to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML");
+    // Drop the position the library puts in front: the diagnostic carries it.
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let message = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains(" column ") => rest.to_string(),
+        _ => first.to_string(),
+    };
     Diagnostic {
         at: Location::new(file, line, col),
         message,

@@ -9,6 +9,13 @@ fn main() {
     let args = cli::Cli::parse();
     let code = match cli::dispatch(args) {
         Ok(code) => code,
+        Err(roclab::error::Error::Input(diags)) => {
+            for d in &diags {
+                eprintln!("error: {d}");
+            }
+            eprintln!("roclab: {} error(s) in the input; nothing was run", diags.len());
+            2
+        }
         Err(e) => {
             eprintln!("roclab: {e}");
             e.exit_code()

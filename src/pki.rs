@@ -465,8 +465,8 @@ mod tests {
         // Leaf only.
         assert_eq!(certs_from_pem(&pki.client.cert_pem, "t").unwrap().len(), 1);
 
-        let (_, expired) =
-            x509_parser::parse_x509_certificate(&parse(&pki.expired_server.cert_pem)).unwrap();
+        let expired_der = parse(&pki.expired_server.cert_pem);
+        let (_, expired) = x509_parser::parse_x509_certificate(&expired_der).unwrap();
         assert!(!expired.validity().is_valid());
         let der = parse(&pki.amc_server.cert_pem);
         let (_, amc) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -479,7 +479,8 @@ mod tests {
             .map(|n| n.to_string())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
-        let (_, ca) = x509_parser::parse_x509_certificate(&parse(&pki.ca_cert_pem)).unwrap();
+        let ca_der = parse(&pki.ca_cert_pem);
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
         assert!(ca.is_ca());
         assert!(!amc.is_ca());
         // The CA key can sign more certificates.

@@ -49,14 +49,12 @@ pub fn response(
     }
     let status = resp.status.unwrap_or(0);
     let want_status = e.status.or(if e.fault.is_none() { Some(200) } else { None });
-    if let Some(want) = want_status {
-        if status != want {
-            out.findings.push(Finding {
-                expected: Some(want.to_string()),
-                actual: Some(status.to_string()),
-                ..f("status", format!("HTTP status {status}, expected {want}"))
-            });
-        }
+    if let Some(want) = want_status.filter(|w| *w != status) {
+        out.findings.push(Finding {
+            expected: Some(want.to_string()),
+            actual: Some(status.to_string()),
+            ..f("status", format!("HTTP status {status}, expected {want}"))
+        });
     }
     // Content type of the pack's SOAP version.
     let want_ct = pack.soap.response_content_type();

@@ -85,12 +85,13 @@ pub struct AmcConfig {
 }
 
 impl AmcConfig {
-    /// Endpoint `endpoint` of `population`, ROC model namespaces, no defect.
-    pub fn new(population: Population, endpoint: &str) -> Self {
+    /// Endpoint `endpoint` of `population` with `defects` on, ROC model namespaces
+    /// (`urn:roc:model:sel`, SOAP 1.2).
+    pub fn new(population: Population, endpoint: &str, defects: BTreeSet<String>) -> Self {
         AmcConfig {
             population,
             endpoint: endpoint.to_string(),
-            defects: BTreeSet::new(),
+            defects,
             sel_ns: SEL_NS.to_string(),
             env_ns: soap::SOAP12_ENV.to_string(),
         }
@@ -268,8 +269,8 @@ struct Now {
 
 impl Now {
     fn get() -> Now {
-        let now = time::OffsetDateTime::now_local()
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let now =
+            time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let format = time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
         );
@@ -360,7 +361,12 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn block<'e>(&self, parent: &'e Element, path: &str, local: &str) -> Result<&'e Element, Fault> {
+    fn block<'e>(
+        &self,
+        parent: &'e Element,
+        path: &str,
+        local: &str,
+    ) -> Result<&'e Element, Fault> {
         parent
             .child(self.ns, local)
             .ok_or_else(|| missing(&format!("{path}/{local}")))
@@ -458,8 +464,10 @@ impl Xml {
     }
     fn leaf(&mut self, name: &str, text: &str) {
         self.indent();
-        self.out
-            .push_str(&format!("<roc:{name}>{}</roc:{name}>\n", soap::escape(text)));
+        self.out.push_str(&format!(
+            "<roc:{name}>{}</roc:{name}>\n",
+            soap::escape(text)
+        ));
     }
 }
 
@@ -509,9 +517,8 @@ impl Amc {
 
     fn process_guarded(&self, op: Op, req: &Request) -> Response {
         let now = Now::get();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.process(op, req, &now)
-        })) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(op, req, &now)))
+        {
             Ok(Ok(r)) => r,
             Ok(Err(f)) => self.fault(&f),
             Err(_) => self.fault(&Fault::internal("erreur interne de l'AMC")),
@@ -526,7 +533,7 @@ impl Amc {
         let parsed = self.read(op, request)?;
         let version = self.check_version(&parsed.entete)?;
         self.check_identity(&parsed.entete, req)?;
-        let body = self.business(op, &parsed, version, now);
+        let body = self.business(&parsed, version, now);
         Ok(self.answer(op, &parsed.entete, &body, now))
     }
 
@@ -578,8 +585,7 @@ impl Amc {
             }
             Op::Idb | Op::Sim | Op::Clc => {
                 // dateSortie: optional for IDB, and for a CLC engaging a billing period.
-                let has_periode =
-                    op == Op::Clc && root.child(r.ns, "periodeFacturation").is_some();
+                let has_periode = op == Op::Clc && root.child(r.ns, "periodeFacturation").is_some();
                 let sortie_needed = op != Op::Idb && !has_periode;
                 let demande = read_demande(&mut r, root, rp, &entete, sortie_needed)?;
                 match op {
@@ -658,7 +664,7 @@ impl Amc {
     }
 
     /// The business answer content after `enteteReponse` (statut and what follows).
-    fn business(&self, op: Op, p: &Parsed, version: Version, now: &Now) -> Xml {
+    fn business(&self, p: &Parsed, version: Version, now: &Now) -> Xml {
         let mut x = Xml::new();
         x.depth = 1;
         let pop = &self.cfg.population;
@@ -693,8 +699,15 @@ impl Amc {
                 Err(ko) => ko_body(&mut x, ko),
             },
             Body::Sim(d, lines) => {
-                match rules::compute(pop, ep, &with_version(d), lines, None, Operation::Sim, &self.dev)
-                {
+                match rules::compute(
+                    pop,
+                    ep,
+                    &with_version(d),
+                    lines,
+                    None,
+                    Operation::Sim,
+                    &self.dev,
+                ) {
                     Ok(c) => {
                         x.leaf("statut", "OK");
                         lines_body(&mut x, &c);
@@ -846,7 +859,11 @@ impl Amc {
     /// under `faults-http-200`).
     fn fault(&self, f: &Fault) -> Response {
         let body = if self.flags.soap11 {
-            let code = if f.code == "Sender" { "Client" } else { "Server" };
+            let code = if f.code == "Sender" {
+                "Client"
+            } else {
+                "Server"
+            };
             soap::envelope(
                 soap::SOAP11_ENV,
                 &[],
@@ -864,7 +881,11 @@ impl Amc {
             )
         };
         Response {
-            status: if self.flags.faults_http_200 { 200 } else { f.status },
+            status: if self.flags.faults_http_200 {
+                200
+            } else {
+                f.status
+            },
             headers: vec![("Content-Type".into(), self.content_type().into())],
             body: body.into_bytes(),
         }
@@ -967,7 +988,13 @@ fn read_demande(
     let cle_nir = r.lax_value(b, &pb, "cleNir", ids::is_cle_nir, "00")?;
     let date_naissance =
         r.lax_value(b, &pb, "dateNaissance", ids::is_date_naissance, "19000101")?;
-    let rang = r.lax_value(b, &pb, "rangGemellaire", |s| ids::parse_rang(s).is_some(), "1")?;
+    let rang = r.lax_value(
+        b,
+        &pb,
+        "rangGemellaire",
+        |s| ids::parse_rang(s).is_some(),
+        "1",
+    )?;
     let numero_adherent = r.optional(b, &pb, "numeroAdherent", ids::is_numero_adherent)?;
 
     let pc = format!("{rp}/contrat");

@@ -505,7 +505,10 @@ fn classify(err: &(dyn StdError + 'static), handshake: bool) -> TransportError {
             TransportErrorKind::Tls,
             format!("TLS handshake failed: {}", chain_text(err)),
         ),
-        None => error(TransportErrorKind::Protocol, chain_text(err)),
+        None => error(
+            TransportErrorKind::Protocol,
+            format!("HTTP exchange failed: {}", chain_text(err)),
+        ),
     }
 }
 
@@ -766,6 +769,23 @@ mod tests {
         let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed");
         assert_eq!(classify(&plain, false).kind, TransportErrorKind::Protocol);
         assert_eq!(classify(&plain, true).kind, TransportErrorKind::Tls);
+    }
+
+    #[test]
+    fn post_future_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let pki = crate::pki::generate("750712184").unwrap();
+        let tls = crate::net::tls::client_config(&pki.ca_cert_pem, None).unwrap();
+        let req = Request {
+            url: "https://localhost/".into(),
+            headers: vec![],
+            body: vec![],
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        };
+        assert_send(&post(&req, tls, timeouts, ("a", "b", "c")));
     }
 
     #[tokio::test]

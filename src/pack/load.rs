@@ -250,6 +250,8 @@ struct Ctx<'a> {
     diags: Vec<Diagnostic>,
     namespaces: &'a BTreeMap<String, String>,
     soap: SoapVersion,
+    /// Templates already checked for well-formedness.
+    checked: BTreeSet<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -288,7 +290,7 @@ impl Ctx<'_> {
                     self.diags.push(d);
                     return None;
                 }
-                if wrap {
+                if wrap && self.checked.insert(t.origin.file.clone()) {
                     self.check_well_formed(&t, &v.value, &at);
                 }
                 Some(t)
@@ -320,7 +322,7 @@ impl Ctx<'_> {
         let mut body = String::new();
         dummy(&t.pieces, &mut body);
         let mut decls = format!("xmlns:env=\"{}\"", self.soap.env_ns());
-        for (p, u) in self.namespaces {
+        for (p, u) in self.namespaces.iter().filter(|(p, _)| p.as_str() != "env") {
             decls.push_str(&format!(" xmlns:{p}=\"{}\"", crate::soap::escape(u)));
         }
         let doc = format!("<env:Envelope {decls}><env:Body>{body}</env:Body></env:Envelope>");
@@ -443,6 +445,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         diags: vec![],
         namespaces: &raw.namespaces,
         soap,
+        checked: BTreeSet::new(),
     };
 
     // Data files.

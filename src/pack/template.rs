@@ -59,11 +59,14 @@ fn is_special(token: &str) -> bool {
         || MATCHER_PREFIXES.iter().any(|p| token.starts_with(p))
 }
 
+/// Resolves an include name to the file's path and text.
+pub type Include<'a> = &'a dyn Fn(&str) -> Result<(PathBuf, String), String>;
+
 /// Parses template text. `origin` gives the file and the position of the text's first
 /// character (line 1 column 1 for a whole file).
 pub struct Parser<'a> {
     /// Resolves `{{> name}}` includes to (path, text); `None` when includes are not allowed.
-    pub include: Option<&'a dyn Fn(&str) -> Result<(PathBuf, String), String>>,
+    pub include: Option<Include<'a>>,
 }
 
 impl Parser<'_> {

@@ -45,12 +45,7 @@ pub fn parse_compact(s: &str) -> Option<Date> {
 
 /// `YYYY-MM-DD`.
 pub fn format_iso(d: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        d.year(),
-        u8::from(d.month()),
-        d.day()
-    )
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// An xs:dateTime with a mandatory offset: `YYYY-MM-DDThh:mm:ss[.f+](Z|±hh:mm)`, with a date
@@ -97,7 +92,10 @@ pub fn is_datetime_with_offset(s: &str) -> bool {
     match (digits(&hms[0..2]), digits(&hms[3..5]), digits(&hms[6..8])) {
         (Some(h), Some(m), Some(sec)) => {
             (h <= 23 && m <= 59 && sec <= 59)
-                || (h == 24 && m == 0 && sec == 0 && frac.is_none_or(|f| f.bytes().all(|c| c == b'0')))
+                || (h == 24
+                    && m == 0
+                    && sec == 0
+                    && frac.is_none_or(|f| f.bytes().all(|c| c == b'0')))
         }
         _ => false,
     }

@@ -13,7 +13,9 @@ pub fn is_nir(s: &str) -> bool {
     let sex_ok = b[0] == b'1' || b[0] == b'2';
     let year_ok = all_digits(&s[1..3]);
     let month_ok = all_digits(&s[3..5])
-        && matches!(&s[3..5], m if (m >= "01" && m <= "12") || (m >= "20" && m <= "99"));
+        && s[3..5]
+            .parse::<u8>()
+            .is_ok_and(|m| (1..=12).contains(&m) || (20..=99).contains(&m));
     let dept_ok = matches!(&s[5..7], "2A" | "2B") || all_digits(&s[5..7]);
     sex_ok && year_ok && month_ok && dept_ok && all_digits(&s[7..13])
 }
@@ -92,8 +94,7 @@ pub fn is_id_dossier(s: &str) -> bool {
 /// `numeroEngagement`: 1–32 of `[A-Z0-9-]`.
 pub fn is_numero_engagement(s: &str) -> bool {
     (1..=32).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
 }
 

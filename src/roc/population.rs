@@ -109,8 +109,7 @@ impl Population {
 
     /// Read and parse a population file.
     pub fn from_file(path: &std::path::Path) -> Result<Population, String> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::from_yaml(&src).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -131,7 +130,9 @@ impl Population {
                 return Err(format!("{ctx}: empty endpoint"));
             }
             if !ids::is_type_convention(&a.type_convention) {
-                return Err(format!("{ctx}: type_convention must be 2 uppercase letters"));
+                return Err(format!(
+                    "{ctx}: type_convention must be 2 uppercase letters"
+                ));
             }
             if a.csr.chars().count() > 10 {
                 return Err(format!("{ctx}: csr longer than 10 characters"));
@@ -159,7 +160,10 @@ impl Population {
                 return Err(format!("{ctx}: invalid nir `{}`", b.nir));
             }
             if ids::nir_key(&b.nir).map(|k| format!("{k:02}")).as_deref() != Some(&b.cle_nir) {
-                return Err(format!("{ctx}: cle_nir {} does not match the NIR", b.cle_nir));
+                return Err(format!(
+                    "{ctx}: cle_nir {} does not match the NIR",
+                    b.cle_nir
+                ));
             }
             if super::dates::parse_compact(&b.date_naissance).is_none() {
                 return Err(format!("{ctx}: invalid date_naissance (YYYYMMDD)"));
@@ -246,9 +250,9 @@ impl Population {
         nir: &str,
         date_naissance: &str,
     ) -> Option<&Beneficiaire> {
-        self.beneficiaires
-            .iter()
-            .find(|b| b.numero_amc == numero_amc && b.nir == nir && b.date_naissance == date_naissance)
+        self.beneficiaires.iter().find(|b| {
+            b.numero_amc == numero_amc && b.nir == nir && b.date_naissance == date_naissance
+        })
     }
 }
 
@@ -267,10 +271,13 @@ mod tests {
 
     #[test]
     fn testdata_copy_is_the_spec_file() {
-        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/spec/population.yaml");
+        let shared =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/population.yaml");
         if let Ok(text) = std::fs::read_to_string(&shared) {
-            assert_eq!(text, SPEC, "src/roc/testdata/population.yaml is out of date");
+            assert_eq!(
+                text, SPEC,
+                "src/roc/testdata/population.yaml is out of date"
+            );
         }
     }
 
@@ -298,7 +305,9 @@ mod tests {
         let p = Population::from_yaml(SPEC).unwrap();
         let t2 = p.find("12345678", "2920892123004", "19920805", 2).unwrap();
         assert_eq!(t2.id, "P03-2");
-        let t = p.find_ignoring_rank("12345678", "2920892123004", "19920805").unwrap();
+        let t = p
+            .find_ignoring_rank("12345678", "2920892123004", "19920805")
+            .unwrap();
         assert_eq!(t.id, "P03-1");
         assert!(p.find("23456789", "2920892123004", "19920805", 1).is_none());
         assert!(p.find("12345678", "1460831222333", "19460812", 1).is_none());
@@ -312,7 +321,10 @@ mod tests {
         assert!(Population::from_yaml(&bad).unwrap_err().contains("cle_nir"));
         let bad = SPEC.replace("plafond_cp: \"60.00\"", "plafond_cp: \"60.0\"");
         assert!(Population::from_yaml(&bad).is_err());
-        let bad = SPEC.replace("{debut: 2026-01-01, fin: 2026-12-31}", "{debut: 2026-01-01, fin: 2026-13-31}");
+        let bad = SPEC.replace(
+            "{debut: 2026-01-01, fin: 2026-12-31}",
+            "{debut: 2026-01-01, fin: 2026-13-31}",
+        );
         assert!(Population::from_yaml(&bad).is_err());
         let bad = SPEC.replace("domaines: [MCO]", "domaines: [XYZ]");
         assert!(Population::from_yaml(&bad).is_err());

@@ -202,7 +202,9 @@ mod tests {
     fn numbers() {
         assert_eq!(engagement_number(0xABCDEF), "ENG-000000ABCDEF");
         assert_eq!(engagement_number(u128::MAX), "ENG-FFFFFFFFFFFF");
-        assert!(super::super::ids::is_numero_engagement(&engagement_number(12345)));
+        assert!(super::super::ids::is_numero_engagement(&engagement_number(
+            12345
+        )));
         let mut r = Registry::new();
         r.record(eng("ENG-000000000001")).unwrap();
         let mut draws = [1u128, 1, 2].into_iter();
@@ -217,32 +219,42 @@ mod tests {
         r.record(eng("ENG-1")).unwrap();
         r.record(eng("ENG-2")).unwrap();
         assert_eq!(
-            r.cancel("ENG-9", "12345678", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-9", "12345678", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R10)
         );
         // Another establishment or AMC number does not see it.
         assert_eq!(
-            r.cancel("ENG-1", "12345678", "130000000", TODAY, &dev).err(),
+            r.cancel("ENG-1", "12345678", "130000000", TODAY, &dev)
+                .err(),
             Some(Ko::R10)
         );
         assert_eq!(
-            r.cancel("ENG-1", "23456789", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-1", "23456789", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R10)
         );
-        let e = r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev).unwrap();
+        let e = r
+            .cancel("ENG-1", "12345678", "750712184", TODAY, &dev)
+            .unwrap();
         assert_eq!(e.state, EngagementState::Cancelled);
         assert_eq!(e.cancelled_on, Some(TODAY));
         assert_eq!(
-            r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R11)
         );
         r.mark_invoiced("ENG-2", "F1").unwrap();
         assert_eq!(
-            r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R12)
         );
         r.reactivate("ENG-2");
-        assert!(r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev).is_ok());
+        assert!(
+            r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev)
+                .is_ok()
+        );
         assert_eq!(r.mark_invoiced("ENG-1", "F2"), Err(Ko::R20));
     }
 
@@ -255,16 +267,22 @@ mod tests {
         let mut r = Registry::new();
         r.record(eng("ENG-1")).unwrap();
         r.record(eng("ENG-2")).unwrap();
-        r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev).unwrap();
-        assert!(r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev).is_ok());
+        r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev)
+            .unwrap();
+        assert!(
+            r.cancel("ENG-1", "12345678", "750712184", TODAY, &dev)
+                .is_ok()
+        );
         // Unknown and invoiced unchanged.
         assert_eq!(
-            r.cancel("ENG-9", "12345678", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-9", "12345678", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R10)
         );
         r.mark_invoiced("ENG-2", "F1").unwrap();
         assert_eq!(
-            r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev).err(),
+            r.cancel("ENG-2", "12345678", "750712184", TODAY, &dev)
+                .err(),
             Some(Ko::R12)
         );
     }

@@ -221,12 +221,7 @@ pub fn check_rights(
 }
 
 /// IDB: the checks, then the rights period and the services that may follow.
-pub fn idb(
-    pop: &Population,
-    endpoint: &str,
-    d: &Demande,
-    dev: &Deviations,
-) -> Result<IdbOk, Ko> {
+pub fn idb(pop: &Population, endpoint: &str, d: &Demande, dev: &Deviations) -> Result<IdbOk, Ko> {
     let e = check_rights(pop, endpoint, d, &[], dev)?;
     let mut services = Vec::new();
     if d.type_pec == TypePec::Sejour {
@@ -584,7 +579,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.total_amc, dec("20.00"));
         // Known beneficiaries unaffected.
-        assert_eq!(idb(&pop(), "A", &p01(), &dev).unwrap().beneficiaire_id, "P01");
+        assert_eq!(
+            idb(&pop(), "A", &p01(), &dev).unwrap().beneficiaire_id,
+            "P01"
+        );
     }
 
     #[test]
@@ -696,7 +694,14 @@ mod tests {
 
     #[test]
     fn twins() {
-        let t2 = who("12345678", "2920892123004", "12", "19920805", 2, Some("B00000032"));
+        let t2 = who(
+            "12345678",
+            "2920892123004",
+            "12",
+            "19920805",
+            2,
+            Some("B00000032"),
+        );
         assert_eq!(idb_a(&t2).unwrap().beneficiaire_id, "P03-2");
         let t1 = Demande {
             rang: 1,
@@ -800,7 +805,10 @@ mod tests {
             ("-1.00", "0.00"),
         ] {
             assert_eq!(
-                sim(&p01(), &[line("TM", 1, "5.00", "1.00"), line("TM", 1, t, a)]),
+                sim(
+                    &p01(),
+                    &[line("TM", 1, "5.00", "1.00"), line("TM", 1, t, a)]
+                ),
                 Err(Ko::R05),
                 "{t} {a}"
             );
@@ -808,10 +816,7 @@ mod tests {
         // Equal is fine.
         assert!(sim(&p01(), &[line("TM", 1, "10.00", "10.00")]).is_ok());
         // R07 comes before the amounts.
-        assert_eq!(
-            sim(&p01(), &[line("DH", 1, "1.0", "0.00")]),
-            Err(Ko::R07)
-        );
+        assert_eq!(sim(&p01(), &[line("DH", 1, "1.0", "0.00")]), Err(Ko::R07));
         // Impossible line date.
         let mut l = line("TM", 1, "10.00", "0.00");
         l.date_fin = "2026-02-30".into();
@@ -854,13 +859,21 @@ mod tests {
             line("PF", 1, "24.00", "0.00"),
         ];
         let c = sim(&p01(), &lines).unwrap();
-        let amc: Vec<_> = c.lignes.iter().map(|l| money::format(l.montant_amc)).collect();
+        let amc: Vec<_> = c
+            .lignes
+            .iter()
+            .map(|l| money::format(l.montant_amc))
+            .collect();
         assert_eq!(amc, ["24.00", "60.00", "180.00", "24.00"]);
         assert_eq!(c.total_amc, dec("288.00"));
         assert_eq!(c.total_reste_a_charge, dec("20.00"));
         // P04: TM 50 %, no FJ, CP ceiling 0.
         let c = sim(&p04(), &lines).unwrap();
-        let amc: Vec<_> = c.lignes.iter().map(|l| money::format(l.montant_amc)).collect();
+        let amc: Vec<_> = c
+            .lignes
+            .iter()
+            .map(|l| money::format(l.montant_amc))
+            .collect();
         assert_eq!(amc, ["12.00", "0.00", "0.00", "24.00"]);
         let rac: Vec<_> = c
             .lignes
@@ -987,7 +1000,10 @@ mod tests {
         };
         let l = [line("TM", 1, "10.00", "0.00")];
         let c = compute(&pop(), "A", &v2, &l, Some(&per), Operation::Clc, &NO).unwrap();
-        assert_eq!(c.periode.unwrap().date_fin, time::macros::date!(2026 - 03 - 31));
+        assert_eq!(
+            c.periode.unwrap().date_fin,
+            time::macros::date!(2026 - 03 - 31)
+        );
         let bad = PeriodeDemande {
             date_fin: "2026-02-31".into(),
             ..per

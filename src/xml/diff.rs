@@ -67,6 +67,7 @@ pub fn compare(expected: &Element, actual: &Element, opts: &CompareOptions) -> C
         opts,
         unordered,
         memo: RefCell::new(HashMap::new()),
+        regexes: RefCell::new(HashMap::new()),
     };
     let mut ctx = Ctx::new(&shared, BTreeMap::new());
     let loc = format!("/{}", expected.local);
@@ -89,7 +90,7 @@ pub fn unified(expected: &str, actual: &str) -> String {
 }
 
 /// Above this many (expected x actual) same-parent children, alignment uses names only.
-const ALIGN_LIMIT: usize = 40_000;
+const ALIGN_LIMIT: usize = 10_000;
 
 /// `/a:Envelope/Body[1]/` -> `/Envelope/Body`.
 fn normalize_plain(path: &str) -> String {
@@ -140,6 +141,7 @@ struct Shared<'o> {
     unordered: Vec<String>,
     /// Number of differences of (expected, actual) pairs, by address, with no capture bound.
     memo: RefCell<HashMap<(usize, usize), usize>>,
+    regexes: RefCell<HashMap<String, Result<Regex, String>>>,
 }
 
 struct Ctx<'s, 'o> {
@@ -184,6 +186,19 @@ impl<'s, 'o> Ctx<'s, 'o> {
         self.captures
             .get(name)
             .or_else(|| self.sh.opts.known.get(name))
+    }
+
+    /// Compile a pattern once per comparison.
+    fn regex(&self, pattern: &str) -> Result<Regex, String> {
+        if let Some(r) = self.sh.regexes.borrow().get(pattern) {
+            return r.clone();
+        }
+        let r = Regex::new(pattern).map_err(|e| regex_error(&e));
+        self.sh
+            .regexes
+            .borrow_mut()
+            .insert(pattern.to_string(), r.clone());
+        r
     }
 
     /// Differences of a pair compared in isolation (no capture bound yet), memoized.
@@ -371,6 +386,34 @@ impl<'s, 'o> Ctx<'s, 'o> {
         if ek == ak {
             return (0..ec.len()).map(|i| Op::Match(i, i)).collect();
         }
+        // Identical leading and trailing pairs are matched as they are.
+        let cost0 = |i: usize, j: usize| {
+            ek[i] == ak[j] && self.cost(ec[i], ac[j], &format!("{plain}/{}", ec[i].local)) == 0
+        };
+        let (n, m) = (ec.len(), ac.len());
+        let mut pre = 0;
+        while pre < n.min(m) && cost0(pre, pre) {
+            pre += 1;
+        }
+        let mut suf = 0;
+        while suf < (n - pre).min(m - pre) && cost0(n - 1 - suf, m - 1 - suf) {
+            suf += 1;
+        }
+        let mut ops: Vec<Op> = (0..pre).map(|i| Op::Match(i, i)).collect();
+        let shift = |op: Op| match op {
+            Op::Match(i, j) => Op::Match(i + pre, j + pre),
+            Op::Del(i) => Op::Del(i + pre),
+            Op::Ins(j) => Op::Ins(j + pre),
+        };
+        let middle = self.align_middle(&ec[pre..n - suf], &ac[pre..m - suf], plain);
+        ops.extend(middle.into_iter().map(shift));
+        ops.extend((0..suf).rev().map(|k| Op::Match(n - 1 - k, m - 1 - k)));
+        ops
+    }
+
+    fn align_middle(&self, ec: &[&Element], ac: &[&Element], plain: &str) -> Vec<Op> {
+        let ek: Vec<_> = ec.iter().map(|e| key(e)).collect();
+        let ak: Vec<_> = ac.iter().map(|a| key(a)).collect();
         let (n, m) = (ec.len(), ac.len());
         if n * m > ALIGN_LIMIT {
             let mut ops = Vec::new();
@@ -505,8 +548,8 @@ impl<'s, 'o> Ctx<'s, 'o> {
         let fail = || Err(expected.to_string());
         match ph {
             Ph::Ignore => Ok(()),
-            Ph::Regex(p) => match Regex::new(&format!(r"\A(?:{p})\z")) {
-                Err(e) => Err(invalid_regex(expected, &e)),
+            Ph::Regex(p) => match self.regex(&format!(r"\A(?:{p})\z")) {
+                Err(e) => Err(format!("{expected} (invalid regex: {e})")),
                 Ok(re) if re.is_match(actual) => Ok(()),
                 Ok(_) => fail(),
             },
@@ -562,7 +605,9 @@ impl<'s, 'o> Ctx<'s, 'o> {
             }
         }
         pattern.push_str(r")\z");
-        let re = Regex::new(&pattern).map_err(|e| invalid_regex(expected, &e))?;
+        let re = self
+            .regex(&pattern)
+            .map_err(|e| format!("{expected} (invalid regex: {e})"))?;
         let caps = re.captures(actual).ok_or_else(|| expected.to_string())?;
         let mut bound: Vec<(&str, &str)> = Vec::new();
         for (g, ph) in &checks {
@@ -590,17 +635,16 @@ impl<'s, 'o> Ctx<'s, 'o> {
     }
 }
 
-fn invalid_regex(expected: &str, e: &regex::Error) -> String {
-    let msg = e.to_string();
-    let last = msg
+/// The last meaningful line of a regex error (the others repeat the pattern).
+fn regex_error(e: &regex::Error) -> String {
+    e.to_string()
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim()
         .trim_start_matches("error: ")
-        .to_string();
-    format!("{expected} (invalid regex: {last})")
+        .to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -636,9 +680,9 @@ fn segments(s: &str) -> Vec<Seg<'_>> {
         while s[close + 2..].starts_with('}') {
             close += 1;
         }
-        let inner = &s[open + 2..close];
+        let inner = s[open + 2..close].trim();
         let ph = match inner.split_once(':') {
-            None => match inner.trim() {
+            None => match inner {
                 "ignore" => Some(Ph::Ignore),
                 "uuid" => Some(Ph::Uuid),
                 "date" => Some(Ph::Date),
@@ -1004,6 +1048,7 @@ mod tests {
     fn placeholder_uuid() {
         ok("{{uuid}}", "123e4567-e89b-12d3-a456-426614174000");
         ok("{{uuid}}", "123E4567-E89B-12D3-A456-426614174000");
+        ok("{{ uuid }}", "123e4567-e89b-12d3-a456-426614174000");
         ko("{{uuid}}", "123e4567e89b12d3a456426614174000");
         ko("{{uuid}}", "123e4567-e89b-12d3-a456-42661417400");
         ko("{{uuid}}", "g23e4567-e89b-12d3-a456-426614174000");
