@@ -300,6 +300,10 @@ async fn accept_any_and_optional_client_auth() {
     let ex = post_to(&server.url("/"), config, b"x", timeouts()).await;
     assert!(ex.error.is_none(), "{:?}", ex.error);
     assert_eq!(ex.response.unwrap().header("x-peer-cn"), Some(FINESS));
+    // ...but a certificate is still required.
+    let config = tls::client_config(&pki.ca_cert_pem, None).unwrap();
+    let ex = post_to(&server.url("/"), config, b"x", timeouts()).await;
+    expect_error(&ex, TransportErrorKind::Tls, "peer sent TLS alert");
 
     // (j) Optional takes a client without certificate: no CN.
     let server = start(&pki, &pki.amc_server, ClientAuth::Optional).await;

@@ -26,7 +26,7 @@ pub enum ClientAuth {
     Required,
     /// A client certificate is verified if sent, but may be absent.
     Optional,
-    /// A client certificate is requested, but any certificate (or none) is accepted without
+    /// A client certificate is required, but any certificate is accepted without
     /// checking its issuer or validity (the handshake signature is still verified). For a
     /// reference server simulating a defective peer.
     AcceptAny,
@@ -194,7 +194,7 @@ pub fn client_config_insecure(
     Ok(Arc::new(config))
 }
 
-/// Requests a client certificate and accepts any chain (or none).
+/// Requires a client certificate and accepts any chain, whatever its issuer.
 #[derive(Debug)]
 struct AcceptAnyClientCert {
     algorithms: WebPkiSupportedAlgorithms,
@@ -202,7 +202,7 @@ struct AcceptAnyClientCert {
 
 impl ClientCertVerifier for AcceptAnyClientCert {
     fn client_auth_mandatory(&self) -> bool {
-        false
+        true
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
