@@ -173,7 +173,8 @@ pub fn response(
                             },
                         );
                         if !cmp.differences.is_empty() {
-                            out.body_diff = Some(xml::diff::unified(&xml::pretty(&expected), &xml::pretty(&root)));
+                            let resolved = xml::diff::resolve(&expected, &root, &cmp.differences);
+                            out.body_diff = Some(xml::diff::unified(&xml::pretty(&resolved), &xml::pretty(&root)));
                         }
                         for d in cmp.differences {
                             let what = format!("{:?}", d.kind).to_lowercase();

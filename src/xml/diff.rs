@@ -1,6 +1,6 @@
 //! Structural comparison of an expected tree (which may hold placeholders) with an actual one.
 
-use super::tree::{Attr, Element, trim_xml};
+use super::tree::{Attr, Element, Node, trim_xml};
 use regex::Regex;
 use serde::Serialize;
 use similar::{Algorithm, DiffOp, TextDiff, capture_diff_slices};
@@ -87,6 +87,68 @@ pub fn unified(expected: &str, actual: &str) -> String {
         .context_radius(3)
         .header("expected", "actual")
         .to_string()
+}
+
+/// The expected tree with every placeholder that matched replaced by the actual value, so a
+/// unified diff of `pretty(resolve(..))` and `pretty(actual)` shows only real differences.
+/// Elements are paired by name and position among same-named siblings; a text or an `{{ignore}}`
+/// element is resolved only when no difference was reported at its location.
+pub fn resolve(expected: &Element, actual: &Element, differences: &[Difference]) -> Element {
+    let failed: std::collections::HashSet<&str> =
+        differences.iter().map(|d| d.location.as_str()).collect();
+    let mut out = expected.clone();
+    resolve_into(&mut out, actual, &format!("/{}", expected.local), &failed);
+    out
+}
+
+fn resolve_into(
+    e: &mut Element,
+    a: &Element,
+    loc: &str,
+    failed: &std::collections::HashSet<&str>,
+) {
+    if e.local != a.local || e.ns != a.ns || failed.contains(loc) {
+        return;
+    }
+    let text = e.text();
+    let has_ph = segments(&text).iter().any(|s| matches!(s, Seg::Ph(_)));
+    if has_ph && e.elements().next().is_none() {
+        if matches!(segments(&text).as_slice(), [Seg::Ph(Ph::Ignore)]) {
+            let (prefix, decls) = (e.prefix.clone(), e.ns_decls.clone());
+            *e = a.clone();
+            e.prefix = prefix;
+            e.ns_decls = decls;
+        } else {
+            e.children = vec![Node::Text(a.text())];
+        }
+        return;
+    }
+    let actual_children: Vec<&Element> = a.elements().collect();
+    let expected_keys: Vec<(Option<String>, String)> =
+        e.elements().map(|c| (c.ns.clone(), c.local.clone())).collect();
+    let labels = {
+        let refs: Vec<&Element> = e.elements().collect();
+        labels(&refs, loc)
+    };
+    let mut seen: HashMap<(Option<String>, String), usize> = HashMap::new();
+    let mut i = 0;
+    for child in e.children.iter_mut() {
+        let Node::Element(c) = child else { continue };
+        let k = expected_keys[i].clone();
+        let n = {
+            let n = seen.entry(k.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if let Some(ac) = actual_children
+            .iter()
+            .filter(|x| x.ns == k.0 && x.local == k.1)
+            .nth(n - 1)
+        {
+            resolve_into(c, ac, &labels[i], failed);
+        }
+        i += 1;
+    }
 }
 
 /// Above this many (expected x actual) same-parent children, alignment uses names only.
@@ -1321,5 +1383,26 @@ mod tests {
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["kind"], "attribute_missing");
         assert_eq!(json["location"], "/r/a/@x");
+    }
+}
+
+#[cfg(test)]
+mod resolve_tests {
+    use super::*;
+    use crate::xml::{parse, pretty};
+
+    #[test]
+    fn matched_placeholders_take_the_actual_values_and_failures_stay() {
+        let e = parse("<r><id>{{uuid}}</id><n>{{regex:[0-9]+}}</n><x>{{ignore}}</x><a>1</a></r>").unwrap();
+        let a = parse("<r><id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id><n>abc</n><x><y>z</y></x><a>2</a></r>").unwrap();
+        let c = compare(&e, &a, &CompareOptions::default());
+        let r = resolve(&e, &a, &c.differences);
+        let text = pretty(&r);
+        assert!(text.contains("<id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id>"), "{text}");
+        assert!(text.contains("{{regex:[0-9]+}}"), "{text}");
+        assert!(text.contains("<y>z</y>"), "{text}");
+        assert!(text.contains("<a>1</a>"), "{text}");
+        let d = unified(&pretty(&r), &pretty(&a));
+        assert_eq!(d.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count(), 2, "{d}");
     }
 }
