@@ -229,3 +229,38 @@ fn example_profile_against_a_served_amc() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(outcome(&json)["sut"]["embedded"], false);
 }
+
+/// SIGINT in the middle of a run: running scenarios finish, the others are listed as not run,
+/// and both reports are written, valid, and say "interrupted".
+#[test]
+fn an_interrupted_run_leaves_valid_partial_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let junit = dir.path().join("j.xml");
+    // slow-clc makes each CLC answer take 4.3 s: with one job the run lasts long enough.
+    let child = Command::new(assert_cmd::cargo::cargo_bin("roclab"))
+        .current_dir(root())
+        .args(["run", "scenarios/roc-v1-amc", "--jobs", "1", "--set", "sut.defects=slow-clc"])
+        .args(["--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let o = outcome(&json);
+    assert_eq!(o["interrupted"], true);
+    assert_eq!(o["verdict"], "not_conformant");
+    let not_run = o["counts"]["not_run"].as_u64().unwrap();
+    assert!(not_run > 0, "{}", o["counts"]);
+    assert!(o["counts"]["passed"].as_u64().unwrap() + o["counts"]["failed"].as_u64().unwrap() > 0);
+    let text = std::fs::read_to_string(&junit).unwrap();
+    roclab::xml::parse(&text).expect("junit is well-formed");
+    assert!(text.contains("name=\"interrupted\" value=\"true\""));
+    assert_eq!(text.matches("<skipped").count() as u64, not_run);
+}

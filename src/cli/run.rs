@@ -9,7 +9,7 @@ use roclab::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
     let rt = super::runtime()?;
     let started = roclab::pack::template::now_rfc3339();
     let t0 = Instant::now();
-    let (scenarios, sut) = rt.block_on(async {
+    let (scenarios, sut, interrupted) = rt.block_on(async {
         let (target, sut, _server) = setup(&pack, &profile).await?;
         println!(
             "roclab {} — pack {} {} ({} scenarios) against {}",
@@ -98,11 +98,13 @@ pub fn run(a: Args) -> Result<i32, Error> {
         );
         let listener = progress(&pack, selected.len());
         let stop = Arc::new(AtomicBool::new(false));
-        let out = engine::run(pack.clone(), Arc::new(target), selected, a.jobs, listener.0, stop).await;
+        let signals = tokio::spawn(watch_signals(stop.clone()));
+        let out = engine::run(pack.clone(), Arc::new(target), selected, a.jobs, listener.0, stop.clone()).await;
+        signals.abort();
         if let Some(pb) = listener.1 {
             pb.finish_and_clear();
         }
-        Ok::<_, Error>((out, sut))
+        Ok::<_, Error>((out, sut, stop.load(Ordering::SeqCst)))
     })?;
     let info = PackInfo {
         id: pack.id.clone(),
@@ -118,10 +120,33 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .iter()
         .map(|r| (r.id.clone(), r.statement.clone(), r.spec.clone()))
         .collect();
-    let outcome = Outcome::build(info, sut, &reqs, scenarios, started, t0.elapsed().as_secs_f64() * 1000.0, false);
+    let outcome = Outcome::build(
+        info,
+        sut,
+        &reqs,
+        scenarios,
+        started,
+        t0.elapsed().as_secs_f64() * 1000.0,
+        interrupted,
+    );
     write_reports(&outcome, &junit_path, &json_path)?;
     summary(&outcome, &[&junit_path, &json_path]);
     Ok(if outcome.conformant() { 0 } else { 1 })
+}
+
+/// First SIGINT or SIGTERM: scenarios not started yet are not run, the running ones finish and
+/// the reports say "interrupted". A second signal stops at once.
+async fn watch_signals(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    stop.store(true, Ordering::SeqCst);
+    eprintln!("roclab: interrupted — finishing the running scenarios and writing the reports (again to stop at once)");
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    eprintln!("roclab: stopped at once; no report written");
+    std::process::exit(130);
 }
 
 fn defects_label(d: &[String]) -> String {
@@ -151,7 +176,13 @@ fn summary(o: &Outcome, files: &[&Path]) {
         c.errored,
         c.skipped,
         if c.not_run > 0 { format!(", {} not run", c.not_run) } else { String::new() },
-        if o.conformant() { "CONFORME (conformant)" } else { "NON CONFORME (not conformant)" }
+        if o.conformant() {
+            "CONFORME (conformant)"
+        } else if o.interrupted {
+            "INTERROMPU (interrupted: no conformity verdict)"
+        } else {
+            "NON CONFORME (not conformant)"
+        }
     );
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     println!("reports: {}", names.join(", "));
