@@ -10,7 +10,11 @@ use std::time::Instant;
 fn response(lines: usize, amount_of_last: &str) -> String {
     let mut l = String::new();
     for i in 0..lines {
-        let amount = if i + 1 == lines { amount_of_last } else { "12.35" };
+        let amount = if i + 1 == lines {
+            amount_of_last
+        } else {
+            "12.35"
+        };
         l.push_str(&format!(
             "<roc:ligne><roc:code>TM</roc:code><roc:montantAmc>{amount}</roc:montantAmc><roc:resteACharge>0.00</roc:resteACharge></roc:ligne>"
         ));
@@ -31,7 +35,10 @@ fn time<F: FnMut()>(n: u32, mut f: F) -> f64 {
 
 fn main() {
     let n = 2000;
-    println!("{:<8} {:>12} {:>12} {:>12} {:>12} {:>12}", "lines", "parse µs", "compare µs", "ratio", "path µs", "diff µs");
+    println!(
+        "{:<8} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "lines", "parse µs", "compare µs", "ratio", "path µs", "diff µs"
+    );
     for lines in [4, 40, 400] {
         let actual_text = response(lines, "12.34");
         let expected_text = response(lines, "12.35")
@@ -41,7 +48,8 @@ fn main() {
         let expected = xml::parse(&expected_text).unwrap();
         let actual = xml::parse(&actual_text).unwrap();
         let opts = CompareOptions::default();
-        let ns: BTreeMap<String, String> = [("roc".to_string(), "urn:roc:model:sel".to_string())].into();
+        let ns: BTreeMap<String, String> =
+            [("roc".to_string(), "urn:roc:model:sel".to_string())].into();
         let path = Path::compile("count(//roc:ligne[roc:code='TM'])", &ns).unwrap();
         let n = if lines > 100 { n / 10 } else { n };
         let parse = time(n, || {
@@ -55,7 +63,10 @@ fn main() {
             black_box(path.eval(black_box(&actual)));
         });
         let diff = time(n / 4, || {
-            black_box(xml::diff::unified(&xml::pretty(&expected), &xml::pretty(&actual)));
+            black_box(xml::diff::unified(
+                &xml::pretty(&expected),
+                &xml::pretty(&actual),
+            ));
         });
         println!(
             "{lines:<8} {parse:>12.1} {cmp:>12.1} {:>11.2}x {p:>12.1} {diff:>12.1}",

@@ -13,7 +13,10 @@ fn main() {
             for d in &diags {
                 eprintln!("error: {d}");
             }
-            eprintln!("roclab: {} error(s) in the input; nothing was run", diags.len());
+            eprintln!(
+                "roclab: {} error(s) in the input; nothing was run",
+                diags.len()
+            );
             2
         }
         Err(e) => {

@@ -247,8 +247,10 @@ impl Outcome {
         let requirements = requirements
             .iter()
             .map(|(id, statement, spec)| {
-                let of: Vec<&ScenarioOutcome> =
-                    scenarios.iter().filter(|s| s.verifies.contains(id)).collect();
+                let of: Vec<&ScenarioOutcome> = scenarios
+                    .iter()
+                    .filter(|s| s.verifies.contains(id))
+                    .collect();
                 let status = requirement_status(&of);
                 RequirementOutcome {
                     id: id.clone(),
@@ -271,7 +273,12 @@ impl Outcome {
             sut,
             started,
             duration_ms,
-            verdict: if conformant { "conformant" } else { "not_conformant" }.to_string(),
+            verdict: if conformant {
+                "conformant"
+            } else {
+                "not_conformant"
+            }
+            .to_string(),
             interrupted,
             counts,
             requirements,

@@ -148,9 +148,8 @@ impl Profile {
             for s in sets {
                 apply_set(&mut v, s)?;
             }
-            profile = serde_json::from_value(v).map_err(|e| {
-                Error::Usage(format!("--set {}: {e}", sets.join(" --set ")))
-            })?;
+            profile = serde_json::from_value(v)
+                .map_err(|e| Error::Usage(format!("--set {}: {e}", sets.join(" --set "))))?;
         }
         profile.source = Some(path.to_path_buf());
         profile.validate(path)?;
@@ -161,16 +160,23 @@ impl Profile {
         let at = Location::new(path, 0, 0);
         let mut d = vec![];
         if !matches!(self.sut.kind.as_str(), "amc" | "gap") {
-            d.push(Diagnostic { at: at.clone(), message: format!("sut.kind `{}` must be amc or gap", self.sut.kind) });
+            d.push(Diagnostic {
+                at: at.clone(),
+                message: format!("sut.kind `{}` must be amc or gap", self.sut.kind),
+            });
         }
         if !self.sut.embedded && self.sut.base_url.is_none() && self.sut.services.is_empty() {
             d.push(Diagnostic {
                 at: at.clone(),
-                message: "sut.base_url (or sut.services) is required unless sut.embedded is true".into(),
+                message: "sut.base_url (or sut.services) is required unless sut.embedded is true"
+                    .into(),
             });
         }
         if !self.sut.embedded && !self.sut.defects.is_empty() {
-            d.push(Diagnostic { at: at.clone(), message: "sut.defects applies only to an embedded SUT".into() });
+            d.push(Diagnostic {
+                at: at.clone(),
+                message: "sut.defects applies only to an embedded SUT".into(),
+            });
         }
         for name in &self.sut.defects {
             if crate::defects::find(&self.sut.kind, name).is_none() {
@@ -181,9 +187,16 @@ impl Profile {
             }
         }
         if self.timeouts.request_ms == 0 || self.timeouts.connect_ms == 0 {
-            d.push(Diagnostic { at, message: "timeouts must be greater than 0".into() });
+            d.push(Diagnostic {
+                at,
+                message: "timeouts must be greater than 0".into(),
+            });
         }
-        if d.is_empty() { Ok(()) } else { Err(Error::Input(d)) }
+        if d.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Input(d))
+        }
     }
 
     /// Resolve a TLS file name against `tls.dir` and the profile's folder.
@@ -223,7 +236,9 @@ fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
                         .map(|s| serde_json::Value::String(s.to_string()))
                         .collect(),
                 )
-            } else if existing.is_some_and(|e| e.is_string()) || existing.is_none_or(|e| e.is_null()) {
+            } else if existing.is_some_and(|e| e.is_string())
+                || existing.is_none_or(|e| e.is_null())
+            {
                 serde_json::Value::String(raw.to_string())
             } else {
                 serde_saphyr::from_str::<serde_json::Value>(raw)

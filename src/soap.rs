@@ -66,12 +66,7 @@ pub fn envelope(env_ns: &str, extra_ns: &[(&str, &str)], body: &str) -> String {
 }
 
 /// A SOAP 1.2 fault body. `code` and `subcode` are `(namespace, local)` pairs.
-pub fn fault12(
-    env_ns: &str,
-    code: &str,
-    subcode: Option<(&str, &str)>,
-    reason: &str,
-) -> String {
+pub fn fault12(env_ns: &str, code: &str, subcode: Option<(&str, &str)>, reason: &str) -> String {
     let sub = match subcode {
         Some((ns, local)) => format!(
             "<env:Subcode><env:Value xmlns:sc=\"{}\">sc:{local}</env:Value></env:Subcode>",

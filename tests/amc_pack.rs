@@ -34,12 +34,20 @@ fn pack_passes_against_the_reference_amc() {
     assert!(s["request"]["body"].as_str().unwrap().contains("Envelope"));
     assert!(s["response"]["body"].as_str().unwrap().contains("Envelope"));
     assert!(s["tls"]["version"].as_str().unwrap().starts_with("TLSv1."));
-    assert!(s["tls"]["local_subject"].as_str().unwrap().contains("750712184"));
+    assert!(
+        s["tls"]["local_subject"]
+            .as_str()
+            .unwrap()
+            .contains("750712184")
+    );
     // The JUnit file is well-formed and has one testcase per scenario.
     let text = std::fs::read_to_string(&junit).unwrap();
     let root = roclab::xml::parse(&text).expect("junit is well-formed");
     let suite = root.elements().next().unwrap();
-    assert_eq!(suite.elements().filter(|e| e.local == "testcase").count(), n);
+    assert_eq!(
+        suite.elements().filter(|e| e.local == "testcase").count(),
+        n
+    );
     assert!(text.contains("name=\"requirement\""));
 }
 
@@ -55,10 +63,16 @@ fn the_defect_table_lists_every_defect() {
     let listed: Vec<&str> = roclab::defects::AMC.iter().map(|d| d.name).collect();
     assert!(listed.len() >= 12);
     for d in &listed {
-        assert!(t.contains_key(*d), "defect {d} missing from tests/data/amc-defects.yaml");
+        assert!(
+            t.contains_key(*d),
+            "defect {d} missing from tests/data/amc-defects.yaml"
+        );
     }
     for d in t.keys() {
-        assert!(listed.contains(&d.as_str()), "{d} is not a defect of the reference AMC");
+        assert!(
+            listed.contains(&d.as_str()),
+            "{d} is not a defect of the reference AMC"
+        );
     }
     let (code, out, _) = run(&["defects"]);
     assert_eq!(code, 0);

@@ -50,7 +50,13 @@ fn add_scenario(p: &Path, yaml: &str) -> (std::path::PathBuf, usize) {
 fn a_requirement(p: &Path) -> String {
     let text = std::fs::read_to_string(p.join("pack.yaml")).unwrap();
     let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    v["requirements"].as_object().unwrap().keys().next().unwrap().clone()
+    v["requirements"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -99,24 +105,42 @@ fn missing_template_undefined_variable_and_unknown_requirement_are_reported() {
     assert_eq!(code, 2, "{err}");
     let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
     let l = at.1;
-    assert!(err.contains(&format!("{name}:{}:", l + 2)) && err.contains("NO-SUCH-REQ"), "{err}");
-    assert!(err.contains(&format!("{name}:{}:", l + 5)) && err.contains("no-such-template.xml"), "{err}");
+    assert!(
+        err.contains(&format!("{name}:{}:", l + 2)) && err.contains("NO-SUCH-REQ"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{name}:{}:", l + 5)) && err.contains("no-such-template.xml"),
+        "{err}"
+    );
     assert!(err.contains("no-such-body.xml"), "{err}");
-    assert!(err.contains(&format!("{name}:{}:", l + 11)) && err.contains("undefined_var"), "{err}");
+    assert!(
+        err.contains(&format!("{name}:{}:", l + 11)) && err.contains("undefined_var"),
+        "{err}"
+    );
 }
 
 #[test]
 fn undefined_variable_in_a_template_is_reported_in_the_template() {
     let (code, err) = broken(|p| {
-        std::fs::write(p.join("templates/broken.xml"), "<roc:x>\n  {{not_a_variable}}\n</roc:x>\n").unwrap();
+        std::fs::write(
+            p.join("templates/broken.xml"),
+            "<roc:x>\n  {{not_a_variable}}\n</roc:x>\n",
+        )
+        .unwrap();
         let req = a_requirement(p);
         add_scenario(
             p,
-            &format!("- id: BROKEN-3\n  title: t\n  verifies: [{req}]\n  steps:\n    - call: IDB\n      request: broken.xml\n"),
+            &format!(
+                "- id: BROKEN-3\n  title: t\n  verifies: [{req}]\n  steps:\n    - call: IDB\n      request: broken.xml\n"
+            ),
         );
     });
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("broken.xml:2:3") && err.contains("not_a_variable"), "{err}");
+    assert!(
+        err.contains("broken.xml:2:3") && err.contains("not_a_variable"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -132,7 +156,10 @@ fn a_requirement_without_scenario_is_a_warning_of_pack_check() {
         std::fs::write(&f, text).unwrap();
     });
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("ZZ-UNCOVERED") && err.contains("verified by no scenario"), "{err}");
+    assert!(
+        err.contains("ZZ-UNCOVERED") && err.contains("verified by no scenario"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,7 +189,11 @@ fn an_unreachable_sut_exits_3() {
     let d = dir.path().join("pki");
     assert_eq!(run(&["pki", "init", d.to_str().unwrap()]).0, 0);
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (code, out, err) = run(&[
         "run",
         "scenarios/roc-v1-amc",
@@ -182,9 +213,30 @@ fn an_unreachable_sut_exits_3() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(run(&["run", "scenarios/no-such-pack"]).0, 2);
-    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--set", "sut.colour=red"]).0, 2);
-    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--set", "sut.defects=no-such-defect"]).0, 2);
-    assert_eq!(run(&["run", "scenarios/roc-v1-amc", "--filter", "nothing-matches-this"]).0, 2);
+    assert_eq!(
+        run(&["run", "scenarios/roc-v1-amc", "--set", "sut.colour=red"]).0,
+        2
+    );
+    assert_eq!(
+        run(&[
+            "run",
+            "scenarios/roc-v1-amc",
+            "--set",
+            "sut.defects=no-such-defect"
+        ])
+        .0,
+        2
+    );
+    assert_eq!(
+        run(&[
+            "run",
+            "scenarios/roc-v1-amc",
+            "--filter",
+            "nothing-matches-this"
+        ])
+        .0,
+        2
+    );
     assert_eq!(run(&["no-such-command"]).0, 2);
 }
 
@@ -197,13 +249,22 @@ fn example_profile_against_a_served_amc() {
     assert_eq!(run(&["pki", "init", d.to_str().unwrap()]).0, 0);
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("roclab"))
         .current_dir(root())
-        .args(["serve", "amc", "--listen", "127.0.0.1:0", "--pki", d.to_str().unwrap()])
+        .args([
+            "serve",
+            "amc",
+            "--listen",
+            "127.0.0.1:0",
+            "--pki",
+            d.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let addr = first
         .split_whitespace()
         .find(|w| w.starts_with("https://"))
@@ -240,14 +301,29 @@ fn an_interrupted_run_leaves_valid_partial_reports() {
     // slow-clc makes each CLC answer take 4.3 s: with one job the run lasts long enough.
     let child = Command::new(assert_cmd::cargo::cargo_bin("roclab"))
         .current_dir(root())
-        .args(["run", "scenarios/roc-v1-amc", "--jobs", "1", "--set", "sut.defects=slow-clc"])
-        .args(["--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .args([
+            "run",
+            "scenarios/roc-v1-amc",
+            "--jobs",
+            "1",
+            "--set",
+            "sut.defects=slow-clc",
+        ])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

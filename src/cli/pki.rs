@@ -26,12 +26,17 @@ pub fn init(a: Args) -> Result<i32, Error> {
     for p in &written {
         println!("{}", p.display());
     }
-    println!("test PKI written: {} files in {}", written.len(), a.dir.display());
+    println!(
+        "test PKI written: {} files in {}",
+        written.len(),
+        a.dir.display()
+    );
     Ok(0)
 }
 
 pub fn write_new(dir: &Path, finess: &str) -> Result<Vec<PathBuf>, Error> {
     let pki = roclab::pki::generate(finess).map_err(Error::Environment)?;
-    roclab::pki::write(&pki, dir)
-        .map_err(|e| Error::Environment(format!("cannot write the PKI into {}: {e}", dir.display())))
+    roclab::pki::write(&pki, dir).map_err(|e| {
+        Error::Environment(format!("cannot write the PKI into {}: {e}", dir.display()))
+    })
 }

@@ -65,7 +65,12 @@ pub fn run(a: Args) -> Result<i32, Error> {
             pack.id, pack.sut, profile.sut.kind
         )));
     }
-    let filter = a.filter.as_deref().map(Filter::parse).transpose().map_err(Error::Usage)?;
+    let filter = a
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(Error::Usage)?;
     let selected: Vec<usize> = pack
         .scenarios
         .iter()
@@ -76,8 +81,14 @@ pub fn run(a: Args) -> Result<i32, Error> {
     if selected.is_empty() {
         return Err(Error::Usage("no scenario matches the filter".into()));
     }
-    let junit_path = a.junit.clone().unwrap_or_else(|| a.out.join(&pack.id).join("junit.xml"));
-    let json_path = a.json.clone().unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
+    let junit_path = a
+        .junit
+        .clone()
+        .unwrap_or_else(|| a.out.join(&pack.id).join("junit.xml"));
+    let json_path = a
+        .json
+        .clone()
+        .unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
 
     let rt = super::runtime()?;
     let started = roclab::pack::template::now_rfc3339();
@@ -99,7 +110,15 @@ pub fn run(a: Args) -> Result<i32, Error> {
         let listener = progress(&pack, selected.len());
         let stop = Arc::new(AtomicBool::new(false));
         let signals = tokio::spawn(watch_signals(stop.clone()));
-        let out = engine::run(pack.clone(), Arc::new(target), selected, a.jobs, listener.0, stop.clone()).await;
+        let out = engine::run(
+            pack.clone(),
+            Arc::new(target),
+            selected,
+            a.jobs,
+            listener.0,
+            stop.clone(),
+        )
+        .await;
         signals.abort();
         if let Some(pb) = listener.1 {
             pb.finish_and_clear();
@@ -138,12 +157,17 @@ pub fn run(a: Args) -> Result<i32, Error> {
 /// the reports say "interrupted". A second signal stops at once.
 async fn watch_signals(stop: Arc<AtomicBool>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     stop.store(true, Ordering::SeqCst);
-    eprintln!("roclab: interrupted — finishing the running scenarios and writing the reports (again to stop at once)");
+    eprintln!(
+        "roclab: interrupted — finishing the running scenarios and writing the reports (again to stop at once)"
+    );
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     eprintln!("roclab: stopped at once; no report written");
     std::process::exit(130);
@@ -175,7 +199,11 @@ fn summary(o: &Outcome, files: &[&Path]) {
         c.failed,
         c.errored,
         c.skipped,
-        if c.not_run > 0 { format!(", {} not run", c.not_run) } else { String::new() },
+        if c.not_run > 0 {
+            format!(", {} not run", c.not_run)
+        } else {
+            String::new()
+        },
         if o.conformant() {
             "CONFORME (conformant)"
         } else if o.interrupted {
@@ -199,7 +227,9 @@ fn line(o: &ScenarioOutcome) -> String {
         Status::NotRun => "NOT RUN",
     };
     match &o.reason {
-        Some(r) if o.status != Status::Passed => format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms),
+        Some(r) if o.status != Status::Passed => {
+            format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms)
+        }
         _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
     }
 }
@@ -209,8 +239,10 @@ fn progress(_pack: &Pack, n: usize) -> Progress {
     if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(n as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40.cyan/blue} {pos}/{len} {elapsed} {wide_msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} {elapsed} {wide_msg}",
+            )
+            .expect("valid template"),
         );
         let bar = pb.clone();
         let running = Arc::new(Mutex::new(BTreeSet::<String>::new()));
@@ -266,10 +298,14 @@ async fn setup(
             .unwrap_or_else(|| "750712184".into());
         let pki = roclab::pki::generate(&finess).map_err(Error::Environment)?;
         let pop_path = pack.data_files.get("population").ok_or_else(|| {
-            Error::Usage(format!("pack {} has no `population` data for the embedded AMC", pack.id))
+            Error::Usage(format!(
+                "pack {} has no `population` data for the embedded AMC",
+                pack.id
+            ))
         })?;
-        let population = roclab::roc::population::Population::from_yaml(&read(pop_path, "population")?)
-            .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?;
+        let population =
+            roclab::roc::population::Population::from_yaml(&read(pop_path, "population")?)
+                .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?;
         let cfg = roclab::mirror::amc::AmcConfig::new(
             population,
             &profile.sut.endpoint,
@@ -277,18 +313,26 @@ async fn setup(
         );
         let server = roclab::mirror::amc::start("127.0.0.1:0", &pki, cfg)
             .await
-            .map_err(|e| Error::Environment(format!("cannot start the embedded AMC on 127.0.0.1: {e}")))?;
+            .map_err(|e| {
+                Error::Environment(format!("cannot start the embedded AMC on 127.0.0.1: {e}"))
+            })?;
         clients.insert("lab", client(&pki.ca_cert_pem, Some(&pki.client))?);
         clients.insert("none", client(&pki.ca_cert_pem, None)?);
-        clients.insert("untrusted", client(&pki.ca_cert_pem, Some(&pki.untrusted_client))?);
-        clients.insert("expired", client(&pki.ca_cert_pem, Some(&pki.expired_client))?);
+        clients.insert(
+            "untrusted",
+            client(&pki.ca_cert_pem, Some(&pki.untrusted_client))?,
+        );
+        clients.insert(
+            "expired",
+            client(&pki.ca_cert_pem, Some(&pki.expired_client))?,
+        );
         (format!("https://{}", server.addr), Some(server))
     } else {
         let t = &profile.tls;
         let need = |p: &Option<PathBuf>, field: &str| {
-            p.as_ref()
-                .map(|p| profile.tls_path(p))
-                .ok_or_else(|| Error::Usage(format!("the profile needs tls.{field} to call a real SUT")))
+            p.as_ref().map(|p| profile.tls_path(p)).ok_or_else(|| {
+                Error::Usage(format!("the profile needs tls.{field} to call a real SUT"))
+            })
         };
         let ca = read(&need(&t.ca, "ca")?, "tls.ca")?;
         let lab = Identity {
@@ -315,7 +359,9 @@ async fn setup(
     for (op, o) in &pack.operations {
         let url = match profile.sut.services.get(op) {
             Some(u) => u.clone(),
-            None if !base_url.is_empty() => format!("{}/{}", base_url.trim_end_matches('/'), o.path),
+            None if !base_url.is_empty() => {
+                format!("{}/{}", base_url.trim_end_matches('/'), o.path)
+            }
             None => {
                 return Err(Error::Usage(format!(
                     "the profile gives no URL for {op}: set sut.base_url or sut.services.{op}"
@@ -332,7 +378,11 @@ async fn setup(
         probe(&urls, timeouts.connect).await?;
     }
     let sut = SutInfo {
-        profile: profile.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        profile: profile
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         kind: profile.sut.kind.clone(),
         embedded: profile.sut.embedded,
         base_url,
@@ -356,7 +406,10 @@ async fn probe(urls: &BTreeMap<String, String>, limit: Duration) -> Result<(), E
             .strip_prefix("https://")
             .ok_or_else(|| Error::Usage(format!("{url}: only https:// URLs are supported")))?;
         let hostport = rest.split('/').next().unwrap_or(rest);
-        let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        let hostport = if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
             hostport.to_string()
         } else {
             format!("{hostport}:443")
@@ -367,7 +420,9 @@ async fn probe(urls: &BTreeMap<String, String>, limit: Duration) -> Result<(), E
         match tokio::time::timeout(limit, tokio::net::TcpStream::connect(&hostport)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                return Err(Error::Environment(format!("cannot reach the SUT at {hostport} ({url}): {e}")));
+                return Err(Error::Environment(format!(
+                    "cannot reach the SUT at {hostport} ({url}): {e}"
+                )));
             }
             Err(_) => {
                 return Err(Error::Environment(format!(

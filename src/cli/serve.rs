@@ -36,7 +36,9 @@ fn read(dir: &Path, name: &str) -> Result<String, Error> {
 pub fn amc(a: AmcArgs) -> Result<i32, Error> {
     for d in &a.defects {
         if roclab::defects::find("amc", d).is_none() {
-            return Err(Error::Usage(format!("unknown defect `{d}` (see `roclab defects`)")));
+            return Err(Error::Usage(format!(
+                "unknown defect `{d}` (see `roclab defects`)"
+            )));
         }
     }
     if !a.pki.join(files::CA).exists() {
@@ -51,11 +53,17 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         key_pem: read(&a.pki, files::AMC_SERVER_KEY)?,
     };
     let text = match &a.population {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?,
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?
+        }
         None => POPULATION.to_string(),
     };
     let population = roclab::roc::population::Population::from_yaml(&text).map_err(Error::Usage)?;
-    let cfg = roclab::mirror::amc::AmcConfig::new(population, &a.endpoint, a.defects.iter().cloned().collect());
+    let cfg = roclab::mirror::amc::AmcConfig::new(
+        population,
+        &a.endpoint,
+        a.defects.iter().cloned().collect(),
+    );
     let rt = super::runtime()?;
     rt.block_on(async {
         let server = roclab::mirror::amc::start(&a.listen, &pki, cfg)
@@ -65,7 +73,15 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
             "reference AMC (endpoint {}) listening on https://{}  services: /IDB /SIM /CLC /DEL",
             a.endpoint, server.addr
         );
-        println!("CA: {}  defects: {}", a.pki.join(files::CA).display(), if a.defects.is_empty() { "none".to_string() } else { a.defects.join(", ") });
+        println!(
+            "CA: {}  defects: {}",
+            a.pki.join(files::CA).display(),
+            if a.defects.is_empty() {
+                "none".to_string()
+            } else {
+                a.defects.join(", ")
+            }
+        );
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")))?;

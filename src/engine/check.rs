@@ -43,12 +43,17 @@ pub fn response(
             actual: Some(format!("{:.0} ms", ex.latency_ms)),
             ..f(
                 "latency",
-                format!("{} answered in {:.0} ms, over the {} ms limit", st.call, ex.latency_ms, e.latency_ms),
+                format!(
+                    "{} answered in {:.0} ms, over the {} ms limit",
+                    st.call, ex.latency_ms, e.latency_ms
+                ),
             )
         });
     }
     let status = resp.status.unwrap_or(0);
-    let want_status = e.status.or(if e.fault.is_none() { Some(200) } else { None });
+    let want_status = e
+        .status
+        .or(if e.fault.is_none() { Some(200) } else { None });
     if let Some(want) = want_status.filter(|w| *w != status) {
         out.findings.push(Finding {
             expected: Some(want.to_string()),
@@ -64,23 +69,34 @@ pub fn response(
     if !media.eq_ignore_ascii_case(want_media) {
         out.findings.push(Finding {
             expected: Some(want_media.into()),
-            actual: Some(if ct.is_empty() { "(none)".into() } else { ct.into() }),
+            actual: Some(if ct.is_empty() {
+                "(none)".into()
+            } else {
+                ct.into()
+            }),
             ..f(
                 "content_type",
-                format!("Content-Type `{ct}` is not `{want_media}` (SOAP {})", pack.soap.label()),
+                format!(
+                    "Content-Type `{ct}` is not `{want_media}` (SOAP {})",
+                    pack.soap.label()
+                ),
             )
         });
     }
 
     let text = resp.text();
-    let needs_xml = e.body.is_some() || e.fault.is_some() || !e.asserts.is_empty() || !st.capture.is_empty();
+    let needs_xml =
+        e.body.is_some() || e.fault.is_some() || !e.asserts.is_empty() || !st.capture.is_empty();
     let root = match xml::parse(&text) {
         Ok(r) => Some(r),
         Err(err) => {
             if needs_xml || !text.trim().is_empty() {
                 out.findings.push(f(
                     "xml",
-                    format!("the answer is not well-formed XML ({}:{}: {})", err.line, err.col, err.message),
+                    format!(
+                        "the answer is not well-formed XML ({}:{}: {})",
+                        err.line, err.col, err.message
+                    ),
                 ));
             }
             None
@@ -88,7 +104,10 @@ pub fn response(
     };
     let Some(root) = root else {
         for (name, _) in &st.capture {
-            out.findings.push(f("capture", format!("cannot capture `{name}`: no XML answer")));
+            out.findings.push(f(
+                "capture",
+                format!("cannot capture `{name}`: no XML answer"),
+            ));
         }
         return out;
     };
@@ -99,8 +118,15 @@ pub fn response(
         out.findings.push(Finding {
             location: Some(format!("/{}", root.local)),
             expected: Some(format!("{{{env_ns}}}Envelope")),
-            actual: Some(format!("{{{}}}{}", root.ns.as_deref().unwrap_or(""), root.local)),
-            ..f("envelope", format!("the answer is not a SOAP {} envelope", pack.soap.label()))
+            actual: Some(format!(
+                "{{{}}}{}",
+                root.ns.as_deref().unwrap_or(""),
+                root.local
+            )),
+            ..f(
+                "envelope",
+                format!("the answer is not a SOAP {} envelope", pack.soap.label()),
+            )
         });
     }
 
@@ -117,16 +143,30 @@ pub fn response(
             ),
         )),
         (Some(want), None) => out.findings.push(Finding {
-            expected: Some(format!("{} / {}", want.code_text, want.subcode_text.as_deref().unwrap_or("-"))),
+            expected: Some(format!(
+                "{} / {}",
+                want.code_text,
+                want.subcode_text.as_deref().unwrap_or("-")
+            )),
             actual: Some("no fault".into()),
-            ..f("fault", format!("expected a SOAP fault {}, got none", want.subcode_text.as_deref().unwrap_or(&want.code_text)))
+            ..f(
+                "fault",
+                format!(
+                    "expected a SOAP fault {}, got none",
+                    want.subcode_text.as_deref().unwrap_or(&want.code_text)
+                ),
+            )
         }),
         (Some(want), Some(got)) => {
             let code_ok = got.code.as_ref() == Some(&want.code);
             let sub_ok = want.subcode.is_none() || got.subcode == want.subcode;
             if !code_ok || !sub_ok {
                 out.findings.push(Finding {
-                    expected: Some(format!("{} / {}", qn(&Some(want.code.clone())), qn(&want.subcode))),
+                    expected: Some(format!(
+                        "{} / {}",
+                        qn(&Some(want.code.clone())),
+                        qn(&want.subcode)
+                    )),
                     actual: Some(format!("{} / {}", qn(&got.code), qn(&got.subcode))),
                     ..f(
                         "fault",
@@ -159,7 +199,10 @@ pub fn response(
                 match xml::parse(&doc) {
                     Err(err) => out.findings.push(f(
                         "template",
-                        format!("expected body `{}` is not well-formed once rendered: {err}", t.origin),
+                        format!(
+                            "expected body `{}` is not well-formed once rendered: {err}",
+                            t.origin
+                        ),
                     )),
                     Ok(expected) => {
                         let mut unordered = pack.unordered.clone();
@@ -174,7 +217,10 @@ pub fn response(
                         );
                         if !cmp.differences.is_empty() {
                             let resolved = xml::diff::resolve(&expected, &root, &cmp.differences);
-                            out.body_diff = Some(xml::diff::unified(&xml::pretty(&resolved), &xml::pretty(&root)));
+                            out.body_diff = Some(xml::diff::unified(
+                                &xml::pretty(&resolved),
+                                &xml::pretty(&root),
+                            ));
                         }
                         for d in cmp.differences {
                             let what = format!("{:?}", d.kind).to_lowercase();
@@ -213,7 +259,11 @@ pub fn response(
                 };
                 (exists != *want).then(|| {
                     (
-                        if *want { "present".to_string() } else { "absent".to_string() },
+                        if *want {
+                            "present".to_string()
+                        } else {
+                            "absent".to_string()
+                        },
                         got.clone().unwrap_or_else(|| "absent".into()),
                     )
                 })
@@ -225,13 +275,19 @@ pub fn response(
             },
             AssertCheck::Matches(r) => match &got {
                 Some(g) if r.is_match(g) => None,
-                _ => Some((format!("/{}/", r.as_str()), got.clone().unwrap_or_else(|| "nothing".into()))),
+                _ => Some((
+                    format!("/{}/", r.as_str()),
+                    got.clone().unwrap_or_else(|| "nothing".into()),
+                )),
             },
         };
         if let Some((want, actual)) = fail {
             out.findings.push(Finding {
                 check: "assert".into(),
-                message: format!("{}: expected {want}, got {actual} (assertion at {})", a.path.source, a.at),
+                message: format!(
+                    "{}: expected {want}, got {actual} (assertion at {})",
+                    a.path.source, a.at
+                ),
                 location: Some(a.path.source.clone()),
                 expected: Some(want),
                 actual: Some(actual),

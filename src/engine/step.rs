@@ -40,7 +40,10 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn eval(into: &mut BTreeMap<String, String>, vars: &[(String, Template)]) -> Result<(), String> {
+    fn eval(
+        into: &mut BTreeMap<String, String>,
+        vars: &[(String, Template)],
+    ) -> Result<(), String> {
         for (k, t) in vars {
             let v = t.render(into, Mode::Request).map_err(|d| d.to_string())?;
             into.insert(k.clone(), v);
@@ -90,7 +93,13 @@ fn finding(check: &str, message: String, step: usize) -> Finding {
     }
 }
 
-pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step, index: usize) -> StepRun {
+pub async fn run(
+    pack: &Pack,
+    target: &Target,
+    scope: &mut Scope<'_>,
+    st: &Step,
+    index: usize,
+) -> StepRun {
     let mut outcome = StepOutcome {
         index,
         label: st.label(),
@@ -101,7 +110,12 @@ pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step,
     };
     let error = |outcome: StepOutcome, why: String| StepRun {
         outcome,
-        flow: Flow::Error(format!("step {} ({}) at {}: {why}", index + 1, st.call, st.at)),
+        flow: Flow::Error(format!(
+            "step {} ({}) at {}: {why}",
+            index + 1,
+            st.call,
+            st.at
+        )),
     };
     let vars = match scope.for_step(st) {
         Ok(v) => v,
@@ -133,7 +147,10 @@ pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step,
         headers.push((k.clone(), v));
     }
     let Some(url) = target.urls.get(&st.call) else {
-        return error(outcome, format!("the profile gives no URL for operation {}", st.call));
+        return error(
+            outcome,
+            format!("the profile gives no URL for operation {}", st.call),
+        );
     };
     let Some(client) = target.client(st.client_cert) else {
         return error(
@@ -186,7 +203,10 @@ pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step,
             (None, None) => {}
         }
         outcome.exchange = Some(ex);
-        return StepRun { outcome, flow: Flow::Continue };
+        return StepRun {
+            outcome,
+            flow: Flow::Continue,
+        };
     }
     if let Some(e) = &ex.error {
         let kind = e.kind;
@@ -195,10 +215,15 @@ pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step,
         if kind == TransportErrorKind::Connect {
             return error(outcome, format!("cannot reach {url}: {msg}"));
         }
-        outcome
-            .findings
-            .push(finding("transport", format!("no answer to {}: {msg}", st.call), index));
-        return StepRun { outcome, flow: Flow::Stop };
+        outcome.findings.push(finding(
+            "transport",
+            format!("no answer to {}: {msg}", st.call),
+            index,
+        ));
+        return StepRun {
+            outcome,
+            flow: Flow::Stop,
+        };
     }
     let known = scope.captures.clone();
     let checked = check::response(pack, st, &vars, &known, &ex, index);
@@ -221,6 +246,10 @@ pub async fn run(pack: &Pack, target: &Target, scope: &mut Scope<'_>, st: &Step,
     scope.captures.extend(outcome.captures.clone());
     StepRun {
         outcome,
-        flow: if missing_capture { Flow::Stop } else { Flow::Continue },
+        flow: if missing_capture {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        },
     }
 }

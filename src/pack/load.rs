@@ -328,8 +328,15 @@ impl Ctx<'_> {
         let doc = format!("<env:Envelope {decls}><env:Body>{body}</env:Body></env:Envelope>");
         if let Err(e) = crate::xml::parse(&doc) {
             self.err(
-                Location::new(&t.origin.file, e.line as u64, if e.line == 1 { 0 } else { e.col as u64 }),
-                format!("template `{name}` (named at {at}) is not well-formed XML: {}", e.message),
+                Location::new(
+                    &t.origin.file,
+                    e.line as u64,
+                    if e.line == 1 { 0 } else { e.col as u64 },
+                ),
+                format!(
+                    "template `{name}` (named at {at}) is not well-formed XML: {}",
+                    e.message
+                ),
             );
         }
     }
@@ -358,7 +365,10 @@ impl Ctx<'_> {
             None => {
                 self.err(
                     loc(file, v),
-                    format!("`{}`: prefix `{prefix}` is not declared in pack.yaml `namespaces`", v.value),
+                    format!(
+                        "`{}`: prefix `{prefix}` is not declared in pack.yaml `namespaces`",
+                        v.value
+                    ),
                 );
                 None
             }
@@ -408,17 +418,27 @@ fn check_refs(ctx: &mut Ctx, t: &Template, known: &BTreeSet<String>, scenario: &
 pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> {
     let pack_file = dir.join("pack.yaml");
     if !dir.is_dir() {
-        return Err(Error::Usage(format!("{}: no such pack folder", dir.display())));
+        return Err(Error::Usage(format!(
+            "{}: no such pack folder",
+            dir.display()
+        )));
     }
     let raw: RawPack = read_yaml(&pack_file).map_err(|d| Error::Input(vec![d]))?;
     let f = pack_file.as_path();
     let mut early = vec![];
     let id_ok = !raw.id.value.is_empty()
-        && raw.id.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && raw
+            .id
+            .value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !id_ok {
         early.push(Diagnostic {
             at: loc(f, &raw.id),
-            message: format!("id `{}` must be lowercase letters, digits and `-`", raw.id.value),
+            message: format!(
+                "id `{}` must be lowercase letters, digits and `-`",
+                raw.id.value
+            ),
         });
     }
     if !matches!(raw.sut.value.as_str(), "amc" | "gap") {
@@ -476,7 +496,10 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect(),
         Err(e) => {
-            ctx.err(Location::new(&sdir, 0, 0), format!("cannot read scenario folder: {e}"));
+            ctx.err(
+                Location::new(&sdir, 0, 0),
+                format!("cannot read scenario folder: {e}"),
+            );
             vec![]
         }
     };
@@ -505,12 +528,18 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                 if !raw.requirements.contains_key(&v.value) {
                     ctx.err(
                         loc(file, v),
-                        format!("unknown requirement id `{}` (not in pack.yaml requirements)", v.value),
+                        format!(
+                            "unknown requirement id `{}` (not in pack.yaml requirements)",
+                            v.value
+                        ),
                     );
                 }
             }
             if rs.verifies.is_empty() {
-                ctx.err(loc(file, &rs.id), "scenario verifies no requirement (`verifies` is empty)");
+                ctx.err(
+                    loc(file, &rs.id),
+                    "scenario verifies no requirement (`verifies` is empty)",
+                );
             }
             let sid = rs.id.value.clone();
             let mut known = known_base.clone();
@@ -531,7 +560,11 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                     let ops: Vec<&str> = raw.operations.keys().map(|s| s.as_str()).collect();
                     ctx.err(
                         loc(file, &st.call),
-                        format!("unknown operation `{}` (pack.yaml has {})", st.call.value, ops.join(", ")),
+                        format!(
+                            "unknown operation `{}` (pack.yaml has {})",
+                            st.call.value,
+                            ops.join(", ")
+                        ),
                     );
                 }
                 let mut sknown = known.clone();
@@ -563,7 +596,9 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                     Some((c, other)) => {
                         ctx.err(
                             loc(file, c),
-                            format!("client_cert `{other}` must be lab, none, untrusted or expired"),
+                            format!(
+                                "client_cert `{other}` must be lab, none, untrusted or expired"
+                            ),
                         );
                         ClientCert::Lab
                     }
@@ -594,13 +629,20 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                     let aat = loc(file, a);
                     let a = &a.value;
                     let path = ctx.path(file, &a.path);
-                    let n = a.equals.is_some() as u8 + a.matches.is_some() as u8 + a.exists.is_some() as u8;
+                    let n = a.equals.is_some() as u8
+                        + a.matches.is_some() as u8
+                        + a.exists.is_some() as u8;
                     if n != 1 {
-                        ctx.err(aat.clone(), "an assertion needs exactly one of `equals`, `matches`, `exists`");
+                        ctx.err(
+                            aat.clone(),
+                            "an assertion needs exactly one of `equals`, `matches`, `exists`",
+                        );
                         continue;
                     }
                     let check = if let Some(eq) = &a.equals {
-                        let Some(t) = ctx.inline(file, eq, Mode::Text) else { continue };
+                        let Some(t) = ctx.inline(file, eq, Mode::Text) else {
+                            continue;
+                        };
                         check_refs(&mut ctx, &t, &sknown, &sid);
                         AssertCheck::Equals(t)
                     } else if let Some(m) = &a.matches {
@@ -615,7 +657,11 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                         AssertCheck::Exists(a.exists.unwrap_or(true))
                     };
                     if let Some(path) = path {
-                        asserts.push(Assertion { at: aat, path, check });
+                        asserts.push(Assertion {
+                            at: aat,
+                            path,
+                            check,
+                        });
                     }
                 }
                 let mut capture = vec![];
@@ -630,9 +676,13 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                     known.extend(b.capture_names());
                 }
                 if e.refused && (e.status.is_some() || e.body.is_some() || e.fault.is_some()) {
-                    ctx.err(sat.clone(), "`refused: true` cannot be combined with status, body or fault");
+                    ctx.err(
+                        sat.clone(),
+                        "`refused: true` cannot be combined with status, body or fault",
+                    );
                 }
-                let (Some(request), true) = (request, raw.operations.contains_key(&st.call.value)) else {
+                let (Some(request), true) = (request, raw.operations.contains_key(&st.call.value))
+                else {
                     continue;
                 };
                 steps.push(Step {
@@ -702,7 +752,8 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             });
         }
     }
-    let sha256 = hash_dir(dir).map_err(|e| Error::Environment(format!("{}: {e}", dir.display())))?;
+    let sha256 =
+        hash_dir(dir).map_err(|e| Error::Environment(format!("{}: {e}", dir.display())))?;
     let pack = Pack {
         dir: dir.to_path_buf(),
         id: raw.id.value,
@@ -715,7 +766,15 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         operations: raw
             .operations
             .into_iter()
-            .map(|(k, o)| (k, Operation { path: o.path, action: o.action }))
+            .map(|(k, o)| {
+                (
+                    k,
+                    Operation {
+                        path: o.path,
+                        action: o.action,
+                    },
+                )
+            })
             .collect(),
         variables: raw.variables,
         data,

@@ -15,10 +15,19 @@ const GENERATORS: &[&str] = &["uuid", "now", "today"];
 pub enum Piece {
     Text(String),
     /// A variable, with where it is written.
-    Var { name: String, at: Location },
+    Var {
+        name: String,
+        at: Location,
+    },
     /// A generator or matcher token, as written between the braces.
-    Special { token: String, at: Location },
-    If { name: String, body: Vec<Piece> },
+    Special {
+        token: String,
+        at: Location,
+    },
+    If {
+        name: String,
+        body: Vec<Piece>,
+    },
 }
 
 /// A parsed template, includes expanded.
@@ -169,7 +178,9 @@ impl Parser<'_> {
             } else {
                 return Err(Diagnostic {
                     at: here,
-                    message: format!("`{{{{{raw}}}}}` is not a variable, include, block or placeholder"),
+                    message: format!(
+                        "`{{{{{raw}}}}}` is not a variable, include, block or placeholder"
+                    ),
                 });
             }
             let consumed = start + 2 + end + 2;
@@ -342,7 +353,12 @@ pub struct Cache {
 
 impl Cache {
     /// Load `name` relative to `dir`; `at` is where it is named, for errors.
-    pub fn get(&mut self, dir: &Path, name: &str, at: &Location) -> Result<Arc<Template>, Diagnostic> {
+    pub fn get(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        at: &Location,
+    ) -> Result<Arc<Template>, Diagnostic> {
         let path = dir.join(name);
         if let Some(t) = self.files.get(&path) {
             return Ok(t.clone());
@@ -355,7 +371,12 @@ impl Cache {
             let p = dir.join(inc);
             std::fs::read_to_string(&p)
                 .map(|t| (p.clone(), t))
-                .map_err(|e| format!("included template `{inc}` cannot be read ({}): {e}", p.display()))
+                .map_err(|e| {
+                    format!(
+                        "included template `{inc}` cannot be read ({}): {e}",
+                        p.display()
+                    )
+                })
         };
         let parser = Parser {
             include: Some(&include),

@@ -22,7 +22,8 @@ fn details(s: &ScenarioOutcome) -> String {
             st.label,
             match ex {
                 Some(e) => match (&e.response, &e.error) {
-                    (Some(r), _) => format!("{} in {:.0} ms ({})", r.start_line, e.latency_ms, e.url),
+                    (Some(r), _) =>
+                        format!("{} in {:.0} ms ({})", r.start_line, e.latency_ms, e.url),
                     (None, Some(err)) => format!("{:?}: {}", err.kind, err.message),
                     _ => String::new(),
                 },
@@ -67,7 +68,12 @@ pub fn render(o: &Outcome) -> String {
                     .or_else(|| s.reason.clone())
                     .unwrap_or_default();
                 st.set_message(first);
-                st.set_type(s.findings().next().map(|f| f.check.clone()).unwrap_or("error".into()));
+                st.set_type(
+                    s.findings()
+                        .next()
+                        .map(|f| f.check.clone())
+                        .unwrap_or("error".into()),
+                );
                 st.set_description(details(s));
                 st
             }

@@ -101,12 +101,7 @@ pub fn resolve(expected: &Element, actual: &Element, differences: &[Difference])
     out
 }
 
-fn resolve_into(
-    e: &mut Element,
-    a: &Element,
-    loc: &str,
-    failed: &std::collections::HashSet<&str>,
-) {
+fn resolve_into(e: &mut Element, a: &Element, loc: &str, failed: &std::collections::HashSet<&str>) {
     if e.local != a.local || e.ns != a.ns || failed.contains(loc) {
         return;
     }
@@ -124,8 +119,10 @@ fn resolve_into(
         return;
     }
     let actual_children: Vec<&Element> = a.elements().collect();
-    let expected_keys: Vec<(Option<String>, String)> =
-        e.elements().map(|c| (c.ns.clone(), c.local.clone())).collect();
+    let expected_keys: Vec<(Option<String>, String)> = e
+        .elements()
+        .map(|c| (c.ns.clone(), c.local.clone()))
+        .collect();
     let labels = {
         let refs: Vec<&Element> = e.elements().collect();
         labels(&refs, loc)
@@ -1393,16 +1390,29 @@ mod resolve_tests {
 
     #[test]
     fn matched_placeholders_take_the_actual_values_and_failures_stay() {
-        let e = parse("<r><id>{{uuid}}</id><n>{{regex:[0-9]+}}</n><x>{{ignore}}</x><a>1</a></r>").unwrap();
-        let a = parse("<r><id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id><n>abc</n><x><y>z</y></x><a>2</a></r>").unwrap();
+        let e = parse("<r><id>{{uuid}}</id><n>{{regex:[0-9]+}}</n><x>{{ignore}}</x><a>1</a></r>")
+            .unwrap();
+        let a = parse(
+            "<r><id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id><n>abc</n><x><y>z</y></x><a>2</a></r>",
+        )
+        .unwrap();
         let c = compare(&e, &a, &CompareOptions::default());
         let r = resolve(&e, &a, &c.differences);
         let text = pretty(&r);
-        assert!(text.contains("<id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id>"), "{text}");
+        assert!(
+            text.contains("<id>0b6f7a52-6d0e-4f3a-9d7e-6c1b2c3d4e5f</id>"),
+            "{text}"
+        );
         assert!(text.contains("{{regex:[0-9]+}}"), "{text}");
         assert!(text.contains("<y>z</y>"), "{text}");
         assert!(text.contains("<a>1</a>"), "{text}");
         let d = unified(&pretty(&r), &pretty(&a));
-        assert_eq!(d.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count(), 2, "{d}");
+        assert_eq!(
+            d.lines()
+                .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+                .count(),
+            2,
+            "{d}"
+        );
     }
 }
