@@ -146,3 +146,53 @@ pub fn escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_and_headers_follow_the_version() {
+        for v in [SoapVersion::V11, SoapVersion::V12] {
+            let doc = envelope(v.env_ns(), &[("roc", "urn:x")], "<roc:a>1</roc:a>");
+            let root = crate::xml::parse(&doc).unwrap();
+            assert_eq!(root.ns.as_deref(), Some(v.env_ns()));
+            assert_eq!(root.local, "Envelope");
+            let body = root.elements().next().unwrap();
+            assert_eq!(body.elements().next().unwrap().ns.as_deref(), Some("urn:x"));
+        }
+        let h = SoapVersion::V11.request_headers("urn:a:IDB");
+        assert!(h.contains(&("SOAPAction".into(), "\"urn:a:IDB\"".into())));
+        assert!(h[0].1.starts_with("text/xml"));
+        let h = SoapVersion::V12.request_headers("urn:a:IDB");
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].1.starts_with("application/soap+xml") && h[0].1.contains("action=\"urn:a:IDB\"")
+        );
+    }
+
+    #[test]
+    fn faults_are_found_with_resolved_codes() {
+        let doc = fault12(
+            SOAP12_ENV,
+            "Sender",
+            Some(("urn:roc:model:sel", "SchemaInvalide")),
+            "élément <x> absent",
+        );
+        let f = find_fault(&crate::xml::parse(&doc).unwrap()).unwrap();
+        assert_eq!(f.code, Some((SOAP12_ENV.into(), "Sender".into())));
+        assert_eq!(
+            f.subcode,
+            Some(("urn:roc:model:sel".into(), "SchemaInvalide".into()))
+        );
+        assert_eq!(f.reason, "élément <x> absent");
+        let doc11 = format!(
+            "<s:Envelope xmlns:s=\"{SOAP11_ENV}\"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>no</faultstring></s:Fault></s:Body></s:Envelope>"
+        );
+        let f = find_fault(&crate::xml::parse(&doc11).unwrap()).unwrap();
+        assert_eq!(f.code, Some((SOAP11_ENV.into(), "Client".into())));
+        assert_eq!(f.reason, "no");
+        let ok = envelope(SOAP12_ENV, &[], "<a/>");
+        assert!(find_fault(&crate::xml::parse(&ok).unwrap()).is_none());
+    }
+}

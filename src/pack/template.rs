@@ -412,10 +412,10 @@ mod tests {
     fn regex_with_braces_and_positions() {
         let t = parse("x\n  <n>ENG-{{regex:[0-9A-F]{12}}}</n> {{bad name}}");
         let e = t.unwrap_err();
-        assert_eq!((e.at.line, e.at.col), (2, 38));
+        assert_eq!((e.at.line, e.at.col), (2, 37));
         let t = parse("x\n  <n>ENG-{{regex:[0-9A-F]{12}}}</n>").unwrap();
         assert_eq!(t.specials()[0].0, "regex:[0-9A-F]{12}");
-        assert_eq!(t.specials()[0].1.col, 11);
+        assert_eq!(t.specials()[0].1.col, 10);
     }
 
     #[test]
