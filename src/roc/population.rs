@@ -265,21 +265,8 @@ mod tests {
         Decimal::from_str(s).unwrap()
     }
 
-    /// A copy of `shared/spec/population.yaml` (checked below to be the same when the shared
-    /// folder is beside the crate).
-    const SPEC: &str = include_str!("testdata/population.yaml");
-
-    #[test]
-    fn testdata_copy_is_the_spec_file() {
-        let shared =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/population.yaml");
-        if let Ok(text) = std::fs::read_to_string(&shared) {
-            assert_eq!(
-                text, SPEC,
-                "src/roc/testdata/population.yaml is out of date"
-            );
-        }
-    }
+    /// The ROC model's test population, as the reference pack ships it.
+    const SPEC: &str = include_str!("../../scenarios/roc-v1-amc/data/population.yaml");
 
     #[test]
     fn loads_the_spec_population() {
