@@ -369,7 +369,10 @@ mod tests {
     use std::str::FromStr;
 
     fn pop() -> Population {
-        Population::from_yaml(include_str!("../../scenarios/roc-v1-amc/data/population.yaml")).unwrap()
+        Population::from_yaml(include_str!(
+            "../../scenarios/roc-v1-amc/data/population.yaml"
+        ))
+        .unwrap()
     }
 
     fn dec(s: &str) -> Decimal {

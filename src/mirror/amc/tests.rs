@@ -8,7 +8,10 @@ const ENV: &str = soap::SOAP12_ENV;
 const FINESS: &str = "750712184";
 
 fn population() -> Population {
-    Population::from_yaml(include_str!("../../../scenarios/roc-v1-amc/data/population.yaml")).unwrap()
+    Population::from_yaml(include_str!(
+        "../../../scenarios/roc-v1-amc/data/population.yaml"
+    ))
+    .unwrap()
 }
 
 fn set(defects: &[&str]) -> BTreeSet<String> {
