@@ -7,7 +7,7 @@
 pub struct Defect {
     /// Name used on the command line, in profiles and in the tests.
     pub name: &'static str,
-    /// Which embedded SUT it applies to (`amc`).
+    /// Which embedded SUT it applies to (`amc` or `gap`).
     pub sut: &'static str,
     /// Spec section (and rule) it breaks.
     pub rule: &'static str,
@@ -34,6 +34,16 @@ pub const AMC: &[Defect] = &[
         "no-idflux-echo",
         "3 (enteteReponse/idFluxRequete)",
         "idFluxRequete omitted from enteteReponse",
+    ),
+    amc(
+        "idflux-copied",
+        "3 (enteteReponse/idFlux: new per answer)",
+        "the answer's own idFlux is the request's idFlux instead of a new one",
+    ),
+    amc(
+        "fault-reason-en",
+        "3 (faults: Reason/Text xml:lang=\"fr\")",
+        "fault reasons are given in English only (xml:lang=\"en\")",
     ),
     amc(
         "r01-r02-swapped",
@@ -147,9 +157,87 @@ pub const AMC: &[Defect] = &[
     ),
 ];
 
+const fn gap(name: &'static str, rule: &'static str, description: &'static str) -> Defect {
+    Defect {
+        name,
+        sut: "gap",
+        rule,
+        description,
+    }
+}
+
+/// Defects of the embedded reference GAP (`mirror::gap`).
+pub const GAP: &[Defect] = &[
+    gap(
+        "skips-annuaire",
+        "7 (look the AMC up in the annuaire, use the returned addresses)",
+        "no annuaire search: SEL calls go to the statically configured <lab.amc_urls[endpoint]>/<OP>",
+    ),
+    gap(
+        "clc-without-idb",
+        "7 (IDB before SIM or CLC)",
+        "compute calls CLC without calling IDB first",
+    ),
+    gap(
+        "clc-after-ko-idb",
+        "7 (CLC only when IDB listed CLC)",
+        "compute goes on to CLC after a KO IDB",
+    ),
+    gap(
+        "retries-ko",
+        "7 (a KO is a business refusal: no retry)",
+        "a KO answer is retried once",
+    ),
+    gap(
+        "reuses-idflux",
+        "3, 7 (each retry a new request with a new idFlux)",
+        "a retry reuses the idFlux of the first request",
+    ),
+    gap(
+        "wrong-nir-key",
+        "3 (cleNir after replacing 2A by 19 and 2B by 18)",
+        "cleNir computed with 2A/2B read as 20: wrong for Corsican NIRs only",
+    ),
+    gap(
+        "accepts-any-server-cert",
+        "2, 7 (verify the server's certificate and host name)",
+        "any server certificate accepted (no chain, name or validity check)",
+    ),
+    gap(
+        "no-client-cert",
+        "2, 7 (present the client certificate)",
+        "no client certificate presented",
+    ),
+    gap(
+        "v2-field-in-v1",
+        "3 (categorieEtablissement is V2 only)",
+        "categorieEtablissement EXDG added to the emetteur of a 1.04 entete",
+    ),
+    gap(
+        "recompute-without-del",
+        "7 (DEL before recomputing a stay's CLC)",
+        "compute on an engaged stay sends CLC without DEL of the active engagement",
+    ),
+    gap(
+        "wrong-endpoint",
+        "6, 7 (annuaire addresses are per AMC number)",
+        "annuaire cache not keyed by AMC number: the first lookup's addresses serve every AMC",
+    ),
+    gap(
+        "no-retry",
+        "7 (retry an env:Receiver fault or a timeout)",
+        "an env:Receiver fault or a timeout is not retried",
+    ),
+    gap(
+        "too-many-retries",
+        "7 (at most two retries)",
+        "an env:Receiver fault or a timeout is retried up to 3 times",
+    ),
+];
+
 /// Every defect of every embedded SUT.
 pub fn all() -> impl Iterator<Item = &'static Defect> {
-    AMC.iter()
+    AMC.iter().chain(GAP.iter())
 }
 
 /// The defect `name` of `sut`.
@@ -167,9 +255,22 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), AMC.len());
-        assert_eq!(AMC.len(), 24);
+        assert_eq!(AMC.len(), 26);
         assert_eq!(find("amc", "hang-del").unwrap().sut, "amc");
         assert!(find("gap", "hang-del").is_none());
         assert!(find("amc", "nope").is_none());
+    }
+
+    #[test]
+    fn gap_defects_are_unique_and_found() {
+        let mut names: Vec<_> = GAP.iter().map(|d| d.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), GAP.len());
+        assert_eq!(GAP.len(), 13);
+        assert!(GAP.iter().all(|d| d.sut == "gap"));
+        assert_eq!(find("gap", "no-retry").unwrap().sut, "gap");
+        assert!(find("amc", "no-retry").is_none());
+        assert_eq!(all().count(), AMC.len() + GAP.len());
     }
 }

@@ -59,6 +59,9 @@ pub enum TransportErrorKind {
     /// TLS handshake failed or the peer aborted the connection with a TLS alert
     /// (with TLS 1.3 a refused client certificate shows up on the first request).
     Tls,
+    /// Our side refused the peer's certificate (not from the configured CA, wrong name,
+    /// expired): the exchange could not be made, and the peer's behaviour is unknown.
+    PeerCertificate,
     /// No complete answer within the time limit.
     Timeout,
     /// The peer answered with something that is not HTTP, or closed the connection.

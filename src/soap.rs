@@ -84,6 +84,18 @@ pub fn fault12(env_ns: &str, code: &str, subcode: Option<(&str, &str)>, reason: 
     )
 }
 
+/// A SOAP 1.1 fault body (`faultcode` in the envelope namespace: `Client`, `Server`).
+pub fn fault11(code: &str, reason: &str) -> String {
+    envelope(
+        SOAP11_ENV,
+        &[],
+        &format!(
+            "<env:Fault><faultcode>env:{code}</faultcode><faultstring>{}</faultstring></env:Fault>",
+            escape(reason)
+        ),
+    )
+}
+
 /// The fault found in a parsed envelope: code and subcode as `(namespace URI, local name)`
 /// resolved from their QName values, and the reason text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -285,10 +285,35 @@ fn example_profile_against_a_served_amc() {
         "--junit",
         dir.path().join("j.xml").to_str().unwrap(),
     ]);
+    // A profile whose CA is not the one of the SUT's certificate: no verdict can be given,
+    // not even "refused" for the TLS scenarios — every scenario is errored.
+    let json2 = dir.path().join("o2.json");
+    let (code2, out2, err2) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        "profiles/amc-example.yaml",
+        "--set",
+        &format!("sut.base_url={addr}"),
+        "--set",
+        &format!("tls.dir={}", d.display()),
+        "--set",
+        "tls.ca=untrusted-ca.pem",
+        "--json",
+        json2.to_str().unwrap(),
+        "--junit",
+        dir.path().join("j2.xml").to_str().unwrap(),
+    ]);
     child.kill().ok();
     child.wait().ok();
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(outcome(&json)["sut"]["embedded"], false);
+    assert_eq!(code2, 1, "{out2}\n{err2}");
+    let o2 = outcome(&json2);
+    let n = o2["scenarios"].as_array().unwrap().len();
+    assert_eq!(ids_with(&o2, "errored").len(), n, "{}", o2["counts"]);
+    let reason = o2["scenarios"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("certificate was refused"), "{reason}");
 }
 
 /// SIGINT in the middle of a run: running scenarios finish, the others are listed as not run,

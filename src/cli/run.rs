@@ -394,6 +394,7 @@ async fn setup(
         timeouts,
         vars: profile.vars.clone(),
         capabilities: profile.capabilities.clone(),
+        gap: None,
     };
     Ok((target, sut, server))
 }

@@ -69,11 +69,16 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         let server = roclab::mirror::amc::start(&a.listen, &pki, cfg)
             .await
             .map_err(|e| Error::Environment(format!("cannot listen on {}: {e}", a.listen)))?;
-        println!(
+        // Printing must never stop the server (e.g. a closed pipe).
+        use std::io::Write;
+        let mut so = std::io::stdout();
+        let _ = writeln!(
+            so,
             "reference AMC (endpoint {}) listening on https://{}  services: /IDB /SIM /CLC /DEL",
             a.endpoint, server.addr
         );
-        println!(
+        let _ = writeln!(
+            so,
             "CA: {}  defects: {}",
             a.pki.join(files::CA).display(),
             if a.defects.is_empty() {
@@ -82,6 +87,7 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
                 a.defects.join(", ")
             }
         );
+        let _ = so.flush();
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")))?;

@@ -2,7 +2,8 @@
 
 use crate::outcome::{Exchange, Finding};
 use crate::pack::template::Mode;
-use crate::pack::{AssertCheck, Pack, Step};
+use crate::pack::{AssertCheck, Call, MessageChecks, Pack};
+use crate::soap::SoapVersion;
 use crate::xml::{self, CompareOptions};
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ pub struct Checked {
 
 pub fn response(
     pack: &Pack,
-    st: &Step,
+    st: &Call,
     vars: &BTreeMap<String, String>,
     known: &BTreeMap<String, String>,
     ex: &Exchange,
@@ -85,8 +86,10 @@ pub fn response(
     }
 
     let text = resp.text();
-    let needs_xml =
-        e.body.is_some() || e.fault.is_some() || !e.asserts.is_empty() || !st.capture.is_empty();
+    let needs_xml = e.checks.body.is_some()
+        || e.fault.is_some()
+        || !e.checks.asserts.is_empty()
+        || !e.checks.capture.is_empty();
     let root = match xml::parse(&text) {
         Ok(r) => Some(r),
         Err(err) => {
@@ -103,7 +106,7 @@ pub fn response(
         }
     };
     let Some(root) = root else {
-        for (name, _) in &st.capture {
+        for (name, _) in &e.checks.capture {
             out.findings.push(f(
                 "capture",
                 format!("cannot capture `{name}`: no XML answer"),
@@ -184,8 +187,34 @@ pub fn response(
         (None, None) => {}
     }
 
+    message(
+        pack, pack.soap, &e.checks, &root, vars, known, index, &mut out,
+    );
+    out
+}
+
+/// Body, path assertions and captures of one XML message (`root`), against `checks`.
+#[allow(clippy::too_many_arguments)]
+pub fn message(
+    pack: &Pack,
+    soap: SoapVersion,
+    checks: &MessageChecks,
+    root: &crate::xml::Element,
+    vars: &BTreeMap<String, String>,
+    known: &BTreeMap<String, String>,
+    index: usize,
+    out: &mut Checked,
+) {
+    let f = |check: &str, message: String| Finding {
+        check: check.into(),
+        message,
+        location: None,
+        expected: None,
+        actual: None,
+        step: Some(index),
+    };
     // Body against the expected template.
-    if let Some(t) = &e.body {
+    if let Some(t) = &checks.body {
         match t.render(vars, Mode::Expected) {
             Err(d) => out.findings.push(f("template", d.to_string())),
             Ok(body) => {
@@ -195,7 +224,7 @@ pub fn response(
                     .filter(|(p, _)| p.as_str() != "env")
                     .map(|(p, u)| (p.as_str(), u.as_str()))
                     .collect();
-                let doc = crate::soap::envelope(env_ns, &ns, &body);
+                let doc = crate::soap::envelope(soap.env_ns(), &ns, &body);
                 match xml::parse(&doc) {
                     Err(err) => out.findings.push(f(
                         "template",
@@ -206,20 +235,32 @@ pub fn response(
                     )),
                     Ok(expected) => {
                         let mut unordered = pack.unordered.clone();
-                        unordered.extend(e.unordered.iter().cloned());
+                        unordered.extend(checks.unordered.iter().cloned());
+                        // Templates are bodies: a SOAP Header the peer adds is not compared.
+                        let without_header;
+                        let root = if has_header(root) && !has_header(&expected) {
+                            let mut r = root.clone();
+                            r.children.retain(
+                                |n| !matches!(n, xml::Node::Element(e) if e.local == "Header"),
+                            );
+                            without_header = r;
+                            &without_header
+                        } else {
+                            root
+                        };
                         let cmp = xml::compare(
                             &expected,
-                            &root,
+                            root,
                             &CompareOptions {
                                 unordered,
                                 known: known.clone(),
                             },
                         );
                         if !cmp.differences.is_empty() {
-                            let resolved = xml::diff::resolve(&expected, &root, &cmp.differences);
+                            let resolved = xml::diff::resolve(&expected, root, &cmp.differences);
                             out.body_diff = Some(xml::diff::unified(
                                 &xml::pretty(&resolved),
-                                &xml::pretty(&root),
+                                &xml::pretty(root),
                             ));
                         }
                         for d in cmp.differences {
@@ -247,8 +288,8 @@ pub fn response(
     }
 
     // Path assertions.
-    for a in &e.asserts {
-        let v = a.path.eval(&root);
+    for a in &checks.asserts {
+        let v = a.path.eval(root);
         let got = v.string();
         let fail = match &a.check {
             AssertCheck::Exists(want) => {
@@ -272,6 +313,11 @@ pub fn response(
                 Err(d) => Some((format!("({d})"), String::new())),
                 Ok(want) => (got.as_deref() != Some(want.as_str()))
                     .then(|| (want, got.clone().unwrap_or_else(|| "nothing".into()))),
+            },
+            AssertCheck::NotEquals(t) => match t.render(vars, Mode::Text) {
+                Err(d) => Some((format!("({d})"), String::new())),
+                Ok(other) => (got.as_deref() == Some(other.as_str()))
+                    .then(|| (format!("anything but {other}"), other)),
             },
             AssertCheck::Matches(r) => match &got {
                 Some(g) if r.is_match(g) => None,
@@ -297,8 +343,8 @@ pub fn response(
     }
 
     // Captures by path.
-    for (name, p) in &st.capture {
-        match p.eval(&root).string().filter(|s| !s.is_empty()) {
+    for (name, p) in &checks.capture {
+        match p.eval(root).string().filter(|s| !s.is_empty()) {
             Some(v) => {
                 out.captures.insert(name.clone(), v);
             }
@@ -308,7 +354,10 @@ pub fn response(
             )),
         }
     }
-    out
+}
+
+fn has_header(envelope: &xml::Element) -> bool {
+    envelope.elements().any(|e| e.local == "Header")
 }
 
 fn qn(q: &Option<(String, String)>) -> String {

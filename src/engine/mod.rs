@@ -2,6 +2,8 @@
 //! turn exchanges into findings. The engine formats nothing; it emits events and outcomes.
 
 mod check;
+pub mod driver;
+pub mod gap;
 mod step;
 
 use crate::net::client::Timeouts;
@@ -31,6 +33,8 @@ pub struct Target {
     pub vars: BTreeMap<String, String>,
     /// Capabilities the profile declares.
     pub capabilities: Vec<String>,
+    /// For a GAP under test: the lab's material and the driver.
+    pub gap: Option<Arc<gap::GapSetup>>,
 }
 
 impl Target {
@@ -74,7 +78,7 @@ pub async fn run(
                 not_run(sc, "the run was interrupted before this scenario started")
             } else {
                 listener(&Event::Started { id: &sc.id });
-                let o = run_scenario(&pack, &target, sc).await;
+                let o = run_scenario(&pack, &target, sc, stop.clone()).await;
                 listener(&Event::Finished(&o));
                 o
             };
@@ -111,7 +115,12 @@ pub fn not_run(sc: &Scenario, why: &str) -> ScenarioOutcome {
 }
 
 /// Run one scenario: its own variables, steps in order.
-pub async fn run_scenario(pack: &Pack, target: &Target, sc: &Scenario) -> ScenarioOutcome {
+pub async fn run_scenario(
+    pack: &Pack,
+    target: &Target,
+    sc: &Scenario,
+    stop: Arc<AtomicBool>,
+) -> ScenarioOutcome {
     let missing: Vec<&String> = sc
         .requires
         .iter()
@@ -136,8 +145,35 @@ pub async fn run_scenario(pack: &Pack, target: &Target, sc: &Scenario) -> Scenar
         o.reason = Some(e);
         return o;
     }
+    // A GAP scenario has its own lab (mirrors) and driver session.
+    let needs_lab = sc
+        .steps
+        .iter()
+        .any(|s| !matches!(s.action, crate::pack::Action::Call(_)));
+    let mut session = match (&target.gap, needs_lab) {
+        (Some(setup), true) => match gap::Session::start(pack, setup, sc, stop).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                o.status = Status::Errored;
+                o.reason = Some(e);
+                return o;
+            }
+        },
+        (None, true) => {
+            o.status = Status::Errored;
+            o.reason = Some("GAP steps need a GAP profile (sut.kind: gap)".into());
+            return o;
+        }
+        _ => None,
+    };
     for (i, st) in sc.steps.iter().enumerate() {
-        let r = step::run(pack, target, &mut scope, st, i).await;
+        let r = match (&st.action, session.as_mut()) {
+            (crate::pack::Action::Call(c), _) => {
+                step::call(pack, target, &mut scope, st, c, i).await
+            }
+            (_, Some(s)) => s.step(&mut scope, st, i).await,
+            (_, None) => unreachable!("sessions exist for GAP steps"),
+        };
         let flow = r.flow;
         o.steps.push(r.outcome);
         match flow {
@@ -148,6 +184,13 @@ pub async fn run_scenario(pack: &Pack, target: &Target, sc: &Scenario) -> Scenar
                 o.reason = Some(why);
                 break;
             }
+        }
+    }
+    if let Some(s) = session {
+        let clean = o.status == Status::Passed && o.findings().next().is_none();
+        let end = s.finish(sc.steps.len(), clean).await;
+        if !end.findings.is_empty() || end.exchange.is_some() {
+            o.steps.push(end);
         }
     }
     if o.status == Status::Passed {

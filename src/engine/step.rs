@@ -5,7 +5,7 @@ use super::check;
 use crate::net::client::{Request, post_with};
 use crate::outcome::{Finding, StepOutcome, TransportErrorKind};
 use crate::pack::template::{Mode, Template};
-use crate::pack::{Pack, Scenario, Step};
+use crate::pack::{Call, Pack, Scenario, Step};
 use std::collections::BTreeMap;
 
 /// Variables of a running scenario.
@@ -60,7 +60,7 @@ impl<'a> Scope<'a> {
     }
 
     /// Variables for one step: scenario's, captures, then the step's own.
-    fn for_step(&self, st: &Step) -> Result<BTreeMap<String, String>, String> {
+    pub fn for_step(&self, st: &Step) -> Result<BTreeMap<String, String>, String> {
         let mut v = self.vars.clone();
         v.extend(self.captures.clone());
         self.bind(&mut v, &st.bind);
@@ -93,11 +93,13 @@ fn finding(check: &str, message: String, step: usize) -> Finding {
     }
 }
 
-pub async fn run(
+/// A `call` step: send the request to the SUT and check its answer.
+pub async fn call(
     pack: &Pack,
     target: &Target,
     scope: &mut Scope<'_>,
     st: &Step,
+    c: &Call,
     index: usize,
 ) -> StepRun {
     let mut outcome = StepOutcome {
@@ -113,7 +115,7 @@ pub async fn run(
         flow: Flow::Error(format!(
             "step {} ({}) at {}: {why}",
             index + 1,
-            st.call,
+            c.call,
             st.at
         )),
     };
@@ -121,11 +123,11 @@ pub async fn run(
         Ok(v) => v,
         Err(e) => return error(outcome, e),
     };
-    let body = match st.request.render(&vars, Mode::Request) {
+    let body = match c.request.render(&vars, Mode::Request) {
         Ok(b) => b,
         Err(d) => return error(outcome, d.to_string()),
     };
-    let body = if st.raw {
+    let body = if c.raw {
         body
     } else {
         let ns: Vec<(&str, &str)> = pack
@@ -136,9 +138,9 @@ pub async fn run(
             .collect();
         crate::soap::envelope(pack.soap.env_ns(), &ns, &body)
     };
-    let op = &pack.operations[&st.call];
+    let op = &pack.operations[&c.call];
     let mut headers = pack.soap.request_headers(&op.action);
-    for (k, t) in &st.headers {
+    for (k, t) in &c.headers {
         let v = match t.render(&vars, Mode::Request) {
             Ok(v) => v,
             Err(d) => return error(outcome, d.to_string()),
@@ -146,20 +148,20 @@ pub async fn run(
         headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
         headers.push((k.clone(), v));
     }
-    let Some(url) = target.urls.get(&st.call) else {
+    let Some(url) = target.urls.get(&c.call) else {
         return error(
             outcome,
-            format!("the profile gives no URL for operation {}", st.call),
+            format!("the profile gives no URL for operation {}", c.call),
         );
     };
-    let Some(client) = target.client(st.client_cert) else {
+    let Some(client) = target.client(c.client_cert) else {
         return error(
             outcome,
             format!(
                 "the profile has no `{}` client certificate (tls.{}_cert / tls.{}_key)",
-                st.client_cert.label(),
-                st.client_cert.label(),
-                st.client_cert.label()
+                c.client_cert.label(),
+                c.client_cert.label(),
+                c.client_cert.label()
             ),
         );
     };
@@ -172,20 +174,39 @@ pub async fn run(
         &req,
         client.config.clone(),
         target.timeouts,
-        ("establishment", "amc", &st.call),
+        ("establishment", "amc", &c.call),
         client.subject.clone(),
     )
     .await;
 
-    // Refusal expected: only a TLS-level refusal passes.
-    if st.expect.refused {
+    // Our client refusing the SUT's certificate says nothing of the SUT's behaviour: the
+    // profile's CA or URL is wrong (or the SUT presents a bad certificate). Not a verdict.
+    if let Some(e) = ex
+        .error
+        .as_ref()
+        .filter(|e| e.kind == TransportErrorKind::PeerCertificate)
+    {
+        let why = format!(
+            "cannot check {url}: {} (is tls.ca the CA of the SUT's server certificate, and the URL's host its name?)",
+            e.message
+        );
+        outcome.exchange = Some(ex);
+        return error(outcome, why);
+    }
+    // Refusal expected: only a TLS-level refusal by the SUT passes.
+    if c.expect.refused {
         match (&ex.error, &ex.response) {
             (Some(e), _) if e.kind == TransportErrorKind::Tls => {}
+            (Some(e), _) if e.kind == TransportErrorKind::Connect => {
+                let why = format!("cannot reach {url}: {}", e.message);
+                outcome.exchange = Some(ex);
+                return error(outcome, why);
+            }
             (Some(e), _) => outcome.findings.push(finding(
                 "tls",
                 format!(
                     "expected the TLS handshake to be refused (client certificate: {}), got {:?}: {}",
-                    st.client_cert.label(),
+                    c.client_cert.label(),
                     e.kind,
                     e.message
                 ),
@@ -195,7 +216,7 @@ pub async fn run(
                 "tls",
                 format!(
                     "the SUT accepted a client with certificate `{}` and answered {}",
-                    st.client_cert.label(),
+                    c.client_cert.label(),
                     r.start_line
                 ),
                 index,
@@ -217,7 +238,7 @@ pub async fn run(
         }
         outcome.findings.push(finding(
             "transport",
-            format!("no answer to {}: {msg}", st.call),
+            format!("no answer to {}: {msg}", c.call),
             index,
         ));
         return StepRun {
@@ -226,11 +247,11 @@ pub async fn run(
         };
     }
     let known = scope.captures.clone();
-    let checked = check::response(pack, st, &vars, &known, &ex, index);
+    let checked = check::response(pack, c, &vars, &known, &ex, index);
     outcome.findings = checked.findings;
     outcome.body_diff = checked.body_diff;
     outcome.captures = checked.captures;
-    if let Some(body) = &st.expect.body {
+    if let Some(body) = &c.expect.checks.body {
         for name in body.capture_names() {
             if !outcome.captures.contains_key(&name) && !known.contains_key(&name) {
                 outcome.findings.push(finding(

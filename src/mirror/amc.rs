@@ -190,6 +190,8 @@ pub fn deviations(defects: &BTreeSet<String>) -> Deviations {
 #[derive(Debug, Clone, Copy, Default)]
 struct Flags {
     no_idflux_echo: bool,
+    idflux_copied: bool,
+    fault_reason_en: bool,
     no_client_cert_accepted: bool,
     finess_unbound: bool,
     slow_clc: bool,
@@ -206,6 +208,8 @@ impl Flags {
         let on = |n: &str| defects.contains(n);
         Flags {
             no_idflux_echo: on("no-idflux-echo"),
+            idflux_copied: on("idflux-copied"),
+            fault_reason_en: on("fault-reason-en"),
             no_client_cert_accepted: on("no-client-cert-accepted"),
             finess_unbound: on("finess-unbound"),
             slow_clc: on("slow-clc"),
@@ -839,7 +843,12 @@ impl Amc {
         ));
         x.depth = 1;
         x.open("enteteReponse");
-        x.leaf("idFlux", &uuid::Uuid::new_v4().to_string());
+        let own = if self.flags.idflux_copied {
+            e.id_flux.clone()
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        };
+        x.leaf("idFlux", &own);
         if !self.flags.no_idflux_echo {
             x.leaf("idFluxRequete", &e.id_flux);
         }
@@ -873,12 +882,17 @@ impl Amc {
                 ),
             )
         } else {
-            soap::fault12(
+            let body = soap::fault12(
                 &self.cfg.env_ns,
                 f.code,
                 Some((&self.cfg.sel_ns, f.subcode)),
                 &f.reason,
-            )
+            );
+            if self.flags.fault_reason_en {
+                body.replace("xml:lang=\"fr\"", "xml:lang=\"en\"")
+            } else {
+                body
+            }
         };
         Response {
             status: if self.flags.faults_http_200 {

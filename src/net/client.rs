@@ -485,6 +485,10 @@ fn chain_text(err: &(dyn StdError + 'static)) -> String {
 
 fn classify(err: &(dyn StdError + 'static), handshake: bool) -> TransportError {
     match find_rustls(err) {
+        Some(e @ rustls::Error::InvalidCertificate(_)) => error(
+            TransportErrorKind::PeerCertificate,
+            format!("the peer's certificate was refused: {e}"),
+        ),
         Some(rustls::Error::AlertReceived(alert)) if handshake => error(
             TransportErrorKind::Tls,
             format!("TLS handshake failed: peer sent TLS alert {alert:?}"),

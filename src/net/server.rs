@@ -55,6 +55,13 @@ pub struct Response {
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<Response> + Send + Sync>;
+/// Called with the peer address and the error when a TLS handshake fails (e.g. the client
+/// aborted it because it does not trust our certificate).
+pub type TlsErrorHook = Arc<dyn Fn(SocketAddr, String) + Send + Sync>;
+
+/// A response with this status is not sent: the connection is closed instead (to simulate a
+/// peer that drops the connection).
+pub const DROP_CONNECTION: u16 = 0;
 
 /// Bind a TCP listener (`127.0.0.1:0` for an ephemeral port).
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
@@ -70,6 +77,16 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     handler: Handler,
 ) {
+    serve_with(listener, tls, handler, None).await
+}
+
+/// [`serve`], reporting failed TLS handshakes to `on_tls_error`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
+    on_tls_error: Option<TlsErrorHook>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
     loop {
@@ -77,7 +94,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection(acceptor.clone(), stream, addr, handler.clone()));
+                    connections.spawn(connection(acceptor.clone(), stream, addr, handler.clone(), on_tls_error.clone()));
                 }
                 // E.g. too many open files: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -87,13 +104,29 @@ pub async fn serve(
     }
 }
 
-async fn connection(acceptor: TlsAcceptor, stream: TcpStream, addr: SocketAddr, handler: Handler) {
+async fn connection(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    addr: SocketAddr,
+    handler: Handler,
+    on_tls_error: Option<TlsErrorHook>,
+) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream).into_fallible())
         .await
     {
         Ok(Ok(tls)) => tls,
-        Ok(Err((_, stream))) => return linger_close(stream).await,
-        Err(_) => return,
+        Ok(Err((e, stream))) => {
+            if let Some(hook) = &on_tls_error {
+                hook(addr, e.to_string());
+            }
+            return linger_close(stream).await;
+        }
+        Err(_) => {
+            if let Some(hook) = &on_tls_error {
+                hook(addr, "TLS handshake not completed in time".into());
+            }
+            return;
+        }
     };
     let session = tls.get_ref().1;
     let leaf = session.peer_certificates().and_then(|c| c.first());
@@ -107,9 +140,14 @@ async fn connection(acceptor: TlsAcceptor, stream: TcpStream, addr: SocketAddr, 
         let handler = handler.clone();
         let peer = peer.clone();
         async move {
-            let request = read_request(req, peer).await?;
+            let request = read_request(req, peer)
+                .await
+                .map_err(std::io::Error::other)?;
             let response = handler(request).await;
-            Ok::<_, hyper::Error>(build_response(response))
+            if response.status == DROP_CONNECTION {
+                return Err(std::io::Error::other("connection dropped on purpose"));
+            }
+            Ok::<_, std::io::Error>(build_response(response))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()
@@ -203,9 +241,19 @@ impl Server {
         tls: Arc<rustls::ServerConfig>,
         handler: Handler,
     ) -> std::io::Result<Server> {
+        Self::start_with(addr, tls, handler, None).await
+    }
+
+    /// [`Server::start`], reporting failed TLS handshakes to `on_tls_error`.
+    pub async fn start_with(
+        addr: &str,
+        tls: Arc<rustls::ServerConfig>,
+        handler: Handler,
+        on_tls_error: Option<TlsErrorHook>,
+    ) -> std::io::Result<Server> {
         let listener = bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve(listener, tls, handler));
+        let task = tokio::spawn(serve_with(listener, tls, handler, on_tls_error));
         Ok(Server { addr, task })
     }
 

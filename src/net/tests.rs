@@ -212,31 +212,39 @@ async fn refused_server_certificates_are_tls_errors() {
     let server = start(&pki, &pki.amc_server, ClientAuth::Required).await;
     let config = tls::client_config(&pki.untrusted_ca_cert_pem, Some(&pki.client)).unwrap();
     let ex = post_to(&server.url("/"), config, b"x", timeouts()).await;
-    expect_error(&ex, TransportErrorKind::Tls, "UnknownIssuer");
+    expect_error(&ex, TransportErrorKind::PeerCertificate, "UnknownIssuer");
     assert!(
         ex.error
             .unwrap()
             .message
-            .starts_with("TLS handshake failed")
+            .starts_with("the peer's certificate was refused")
     );
 
     // Server certificate from the untrusted CA.
     let server = start(&pki, &pki.untrusted_server, ClientAuth::Required).await;
     let ex = post_to(&server.url("/"), client.clone(), b"x", timeouts()).await;
-    expect_error(&ex, TransportErrorKind::Tls, "UnknownIssuer");
+    expect_error(&ex, TransportErrorKind::PeerCertificate, "UnknownIssuer");
 
     // (e) wrong name, by IP and by name.
     let server = start(&pki, &pki.wrong_name_server, ClientAuth::Required).await;
     let ex = post_to(&server.url("/"), client.clone(), b"x", timeouts()).await;
-    expect_error(&ex, TransportErrorKind::Tls, "not valid for name");
+    expect_error(
+        &ex,
+        TransportErrorKind::PeerCertificate,
+        "not valid for name",
+    );
     let url = format!("https://localhost:{}/", server.addr.port());
     let ex = post_to(&url, client.clone(), b"x", timeouts()).await;
-    expect_error(&ex, TransportErrorKind::Tls, "not valid for name");
+    expect_error(
+        &ex,
+        TransportErrorKind::PeerCertificate,
+        "not valid for name",
+    );
 
     // (f) expired server certificate.
     let server = start(&pki, &pki.expired_server, ClientAuth::Required).await;
     let ex = post_to(&server.url("/"), client.clone(), b"x", timeouts()).await;
-    expect_error(&ex, TransportErrorKind::Tls, "expired");
+    expect_error(&ex, TransportErrorKind::PeerCertificate, "expired");
 
     // The insecure client accepts all of them.
     let insecure = tls::client_config_insecure(Some(&pki.client)).unwrap();

@@ -56,7 +56,12 @@ struct RawPack {
     soap: Spanned<String>,
     #[serde(default)]
     namespaces: BTreeMap<String, String>,
+    #[serde(default)]
     operations: BTreeMap<String, RawOperation>,
+    #[serde(default)]
+    actors: BTreeMap<String, Spanned<RawActor>>,
+    #[serde(default)]
+    trigger_data: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     data: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -73,10 +78,24 @@ struct RawOperation {
     action: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActor {
+    role: Spanned<String>,
+    #[serde(default)]
+    endpoint: Option<String>,
+    soap: Spanned<String>,
+    operations: BTreeMap<String, RawOperation>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
     latency_ms: Option<u64>,
+    within_ms: Option<u64>,
+    /// Assertions added to every `call` step.
+    #[serde(default)]
+    assert: Vec<Spanned<RawAssert>>,
     #[serde(default)]
     unordered: Vec<String>,
 }
@@ -103,30 +122,135 @@ struct RawScenario {
     bind: Ordered<Spanned<String>>,
     #[serde(default)]
     vars: Ordered<Spanned<String>>,
+    #[serde(default)]
+    lab: Option<RawLab>,
+    #[serde(default)]
+    tolerate: Vec<Spanned<String>>,
     steps: Vec<Spanned<RawStep>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawLab {
+    #[serde(default)]
+    certs: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawStep {
-    call: Spanned<String>,
+    // What the step does: exactly one of these.
+    #[serde(default)]
+    call: Option<Spanned<String>>,
+    #[serde(default)]
+    trigger: Option<Spanned<String>>,
+    #[serde(default)]
+    expect_request: Option<Spanned<RawExpectRequest>>,
+    #[serde(default)]
+    expect_no_request: Option<Spanned<RawExpectNoRequest>>,
+    #[serde(default)]
+    expect_tls_refusal: Option<Spanned<RawExpectTls>>,
+    // Any step.
     #[serde(default)]
     title: Option<String>,
-    request: Spanned<String>,
     #[serde(default)]
-    raw: bool,
+    bind: Ordered<Spanned<String>>,
+    #[serde(default)]
+    vars: Ordered<Spanned<String>>,
+    // call
+    #[serde(default)]
+    request: Option<Spanned<String>>,
+    #[serde(default)]
+    raw: Option<Spanned<bool>>,
     #[serde(default)]
     headers: Ordered<Spanned<String>>,
     #[serde(default)]
     client_cert: Option<Spanned<String>>,
     #[serde(default)]
-    bind: Ordered<Spanned<String>>,
-    #[serde(default)]
-    vars: Ordered<Spanned<String>>,
-    #[serde(default)]
-    expect: RawExpect,
+    expect: Option<Spanned<RawExpect>>,
     #[serde(default)]
     capture: Ordered<Spanned<String>>,
+    // trigger
+    #[serde(default)]
+    inputs: Ordered<Spanned<String>>,
+    #[serde(default)]
+    instruction: Option<Spanned<RawInstruction>>,
+    // expect_request
+    #[serde(default)]
+    respond: Option<Spanned<RawRespond>>,
+    #[serde(default)]
+    capture_response: Ordered<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstruction {
+    fr: String,
+    en: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectRequest {
+    actor: Spanned<String>,
+    operation: Spanned<String>,
+    #[serde(default)]
+    within_ms: Option<u64>,
+    #[serde(default)]
+    body: Option<Spanned<String>>,
+    #[serde(default)]
+    unordered: Vec<String>,
+    #[serde(default)]
+    assert: Vec<Spanned<RawAssert>>,
+    #[serde(default)]
+    capture: Ordered<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectNoRequest {
+    within_ms: u64,
+    #[serde(default)]
+    actor: Option<Spanned<String>>,
+    #[serde(default)]
+    operation: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectTls {
+    actor: Spanned<String>,
+    #[serde(default)]
+    within_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRespond {
+    #[serde(default)]
+    template: Option<Spanned<String>>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    fault: Option<Spanned<RawRespondFault>>,
+    #[serde(default)]
+    malformed: bool,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    drop: bool,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRespondFault {
+    code: Spanned<String>,
+    #[serde(default)]
+    subcode: Option<Spanned<String>>,
+    status: u16,
+    reason: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +286,8 @@ struct RawAssert {
     path: Spanned<String>,
     #[serde(default)]
     equals: Option<Spanned<String>>,
+    #[serde(default)]
+    not_equals: Option<Spanned<String>>,
     #[serde(default)]
     matches: Option<Spanned<String>>,
     #[serde(default)]
@@ -249,7 +375,6 @@ struct Ctx<'a> {
     cache: Cache,
     diags: Vec<Diagnostic>,
     namespaces: &'a BTreeMap<String, String>,
-    soap: SoapVersion,
     /// Templates already checked for well-formedness.
     checked: BTreeSet<PathBuf>,
 }
@@ -280,7 +405,7 @@ impl Ctx<'_> {
         file: &Path,
         v: &Spanned<String>,
         mode: Mode,
-        wrap: bool,
+        wrap: Option<SoapVersion>,
     ) -> Option<std::sync::Arc<Template>> {
         let at = loc(file, v);
         let dir = self.templates_dir.clone();
@@ -290,8 +415,8 @@ impl Ctx<'_> {
                     self.diags.push(d);
                     return None;
                 }
-                if wrap && self.checked.insert(t.origin.file.clone()) {
-                    self.check_well_formed(&t, &v.value, &at);
+                if let Some(soap) = wrap.filter(|_| self.checked.insert(t.origin.file.clone())) {
+                    self.check_well_formed(&t, &v.value, &at, soap);
                 }
                 Some(t)
             }
@@ -303,7 +428,7 @@ impl Ctx<'_> {
     }
 
     /// A body template must be well-formed once wrapped: render it with placeholder values.
-    fn check_well_formed(&mut self, t: &Template, name: &str, at: &Location) {
+    fn check_well_formed(&mut self, t: &Template, name: &str, at: &Location, soap: SoapVersion) {
         fn dummy(p: &[super::template::Piece], out: &mut String) {
             use super::template::Piece;
             for x in p {
@@ -321,7 +446,7 @@ impl Ctx<'_> {
         }
         let mut body = String::new();
         dummy(&t.pieces, &mut body);
-        let mut decls = format!("xmlns:env=\"{}\"", self.soap.env_ns());
+        let mut decls = format!("xmlns:env=\"{}\"", soap.env_ns());
         for (p, u) in self.namespaces.iter().filter(|(p, _)| p.as_str() != "env") {
             decls.push_str(&format!(" xmlns:{p}=\"{}\"", crate::soap::escape(u)));
         }
@@ -353,10 +478,15 @@ impl Ctx<'_> {
         }
     }
 
-    fn qname(&mut self, file: &Path, v: &Spanned<String>) -> Option<(String, String)> {
+    fn qname(
+        &mut self,
+        file: &Path,
+        v: &Spanned<String>,
+        soap: SoapVersion,
+    ) -> Option<(String, String)> {
         let (prefix, local) = v.value.split_once(':').unwrap_or(("", &v.value));
-        let uri = if prefix == "env" && !self.namespaces.contains_key("env") {
-            Some(self.soap.env_ns().to_string())
+        let uri = if prefix == "env" {
+            Some(soap.env_ns().to_string())
         } else {
             self.namespaces.get(prefix).cloned()
         };
@@ -414,6 +544,518 @@ fn check_refs(ctx: &mut Ctx, t: &Template, known: &BTreeSet<String>, scenario: &
     }
 }
 
+/// What steps are checked against.
+struct Env<'a> {
+    pack_file: &'a Path,
+    default_asserts: &'a [Spanned<RawAssert>],
+    operations: BTreeMap<String, Operation>,
+    actors: BTreeMap<String, Actor>,
+    latency_ms: u64,
+    within_ms: u64,
+    data: BTreeMap<String, String>,
+    soap: SoapVersion,
+}
+
+/// A step's `bind` aliases and `vars`.
+type StepVars = (Vec<(String, String)>, Vec<(String, Template)>);
+
+/// Step variables: bind and vars, evaluated in order, added to `known`.
+fn step_vars(
+    ctx: &mut Ctx,
+    file: &Path,
+    st: &RawStep,
+    data: &BTreeMap<String, String>,
+    known: &mut BTreeSet<String>,
+    sid: &str,
+) -> StepVars {
+    let bind = bind_names(ctx, file, &st.bind, data, known);
+    let mut vars = vec![];
+    for (k, v) in &st.vars.0 {
+        if let Some(t) = ctx.inline(file, v, Mode::Request) {
+            check_refs(ctx, &t, known, sid);
+            vars.push((k.clone(), t));
+        }
+        known.insert(k.clone());
+    }
+    (bind, vars)
+}
+
+fn assertions(
+    ctx: &mut Ctx,
+    file: &Path,
+    raw: &[Spanned<RawAssert>],
+    known: &BTreeSet<String>,
+    sid: &str,
+) -> Vec<Assertion> {
+    let mut out = vec![];
+    for a in raw {
+        let aat = loc(file, a);
+        let a = &a.value;
+        let path = ctx.path(file, &a.path);
+        let n = [
+            a.equals.is_some(),
+            a.not_equals.is_some(),
+            a.matches.is_some(),
+            a.exists.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if n != 1 {
+            ctx.err(
+                aat,
+                "an assertion needs exactly one of `equals`, `not_equals`, `matches`, `exists`",
+            );
+            continue;
+        }
+        let check = if let Some(eq) = a.equals.as_ref().or(a.not_equals.as_ref()) {
+            let Some(t) = ctx.inline(file, eq, Mode::Text) else {
+                continue;
+            };
+            check_refs(ctx, &t, known, sid);
+            if a.equals.is_some() {
+                AssertCheck::Equals(t)
+            } else {
+                AssertCheck::NotEquals(t)
+            }
+        } else if let Some(m) = &a.matches {
+            match regex::Regex::new(&format!("^(?:{})$", m.value)) {
+                Ok(r) => AssertCheck::Matches(r),
+                Err(err) => {
+                    ctx.err(loc(file, m), format!("invalid regex: {err}"));
+                    continue;
+                }
+            }
+        } else {
+            AssertCheck::Exists(a.exists.unwrap_or(true))
+        };
+        if let Some(path) = path {
+            out.push(Assertion {
+                at: aat,
+                path,
+                check,
+            });
+        }
+    }
+    out
+}
+
+fn captures(ctx: &mut Ctx, file: &Path, raw: &Ordered<Spanned<String>>) -> Vec<(String, XPath)> {
+    raw.0
+        .iter()
+        .filter_map(|(name, p)| ctx.path(file, p).map(|path| (name.clone(), path)))
+        .collect()
+}
+
+/// Body, assertions and captures of one message; the names it captures join `known`.
+#[allow(clippy::too_many_arguments)]
+fn message_checks(
+    ctx: &mut Ctx,
+    file: &Path,
+    body: &Option<Spanned<String>>,
+    unordered: &[String],
+    asserts: &[Spanned<RawAssert>],
+    capture: &Ordered<Spanned<String>>,
+    soap: SoapVersion,
+    known: &mut BTreeSet<String>,
+    sid: &str,
+) -> MessageChecks {
+    let body = body
+        .as_ref()
+        .and_then(|b| ctx.template(file, b, Mode::Expected, Some(soap)));
+    if let Some(t) = &body {
+        check_refs(ctx, t, known, sid);
+    }
+    let asserts = assertions(ctx, file, asserts, known, sid);
+    let capture = captures(ctx, file, capture);
+    known.extend(capture.iter().map(|(n, _)| n.clone()));
+    if let Some(b) = &body {
+        known.extend(b.capture_names());
+    }
+    MessageChecks {
+        body,
+        unordered: unordered.to_vec(),
+        asserts,
+        capture,
+    }
+}
+
+/// Names of the keys a step of another kind may not use.
+fn misplaced(st: &RawStep, kind: &str) -> Vec<&'static str> {
+    let mut v = vec![];
+    let call = kind == "call";
+    let trig = kind == "trigger";
+    let expect_req = kind == "expect_request";
+    for (present, name, ok) in [
+        (st.request.is_some(), "request", call),
+        (st.raw.is_some(), "raw", call),
+        (!st.headers.0.is_empty(), "headers", call),
+        (st.client_cert.is_some(), "client_cert", call),
+        (st.expect.is_some(), "expect", call),
+        (!st.capture.0.is_empty(), "capture", call),
+        (!st.inputs.0.is_empty(), "inputs", trig),
+        (st.instruction.is_some(), "instruction", trig),
+        (st.respond.is_some(), "respond", expect_req),
+        (
+            !st.capture_response.0.is_empty(),
+            "capture_response",
+            expect_req,
+        ),
+    ] {
+        if present && !ok {
+            v.push(name);
+        }
+    }
+    v
+}
+
+fn load_step(
+    ctx: &mut Ctx,
+    env: &Env,
+    file: &Path,
+    spanned: &Spanned<RawStep>,
+    known: &mut BTreeSet<String>,
+    sid: &str,
+) -> Option<Step> {
+    let sat = loc(file, spanned);
+    let st = &spanned.value;
+    let kinds: Vec<&str> = [
+        (st.call.is_some(), "call"),
+        (st.trigger.is_some(), "trigger"),
+        (st.expect_request.is_some(), "expect_request"),
+        (st.expect_no_request.is_some(), "expect_no_request"),
+        (st.expect_tls_refusal.is_some(), "expect_tls_refusal"),
+    ]
+    .iter()
+    .filter(|(p, _)| *p)
+    .map(|(_, k)| *k)
+    .collect();
+    let [kind] = kinds.as_slice() else {
+        ctx.err(
+            sat,
+            format!(
+                "a step needs exactly one of call, trigger, expect_request, expect_no_request, expect_tls_refusal (found {})",
+                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+            ),
+        );
+        return None;
+    };
+    let bad = misplaced(st, kind);
+    if !bad.is_empty() {
+        ctx.err(
+            sat.clone(),
+            format!("`{}` cannot be used in a `{kind}` step", bad.join("`, `")),
+        );
+    }
+    let mut sknown = known.clone();
+    let (bind, vars) = step_vars(ctx, file, st, &env.data, &mut sknown, sid);
+    let check_actor = |ctx: &mut Ctx, a: &Spanned<String>| -> Option<Actor> {
+        match env.actors.get(&a.value) {
+            Some(x) => Some(x.clone()),
+            None => {
+                let names: Vec<&str> = env.actors.keys().map(|s| s.as_str()).collect();
+                ctx.err(
+                    loc(file, a),
+                    format!(
+                        "unknown actor `{}` (pack.yaml actors: {})",
+                        a.value,
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let action = match *kind {
+        "call" => {
+            let call = st.call.as_ref().expect("kind");
+            if !env.operations.contains_key(&call.value) {
+                let ops: Vec<&str> = env.operations.keys().map(|s| s.as_str()).collect();
+                ctx.err(
+                    loc(file, call),
+                    format!(
+                        "unknown operation `{}` (pack.yaml operations: {})",
+                        call.value,
+                        ops.join(", ")
+                    ),
+                );
+            }
+            let raw_body = st.raw.as_ref().is_some_and(|r| r.value);
+            let Some(request_name) = &st.request else {
+                ctx.err(sat, "a `call` step needs `request`");
+                return None;
+            };
+            let request = ctx.template(
+                file,
+                request_name,
+                Mode::Request,
+                (!raw_body).then_some(env.soap),
+            );
+            if let Some(t) = &request {
+                check_refs(ctx, t, &sknown, sid);
+            }
+            let mut headers = vec![];
+            for (k, v) in &st.headers.0 {
+                if let Some(t) = ctx.inline(file, v, Mode::Request) {
+                    check_refs(ctx, &t, &sknown, sid);
+                    headers.push((k.clone(), t));
+                }
+            }
+            let client_cert = match st.client_cert.as_ref().map(|c| (c, c.value.as_str())) {
+                None | Some((_, "lab")) => ClientCert::Lab,
+                Some((_, "none")) => ClientCert::None,
+                Some((_, "untrusted")) => ClientCert::Untrusted,
+                Some((_, "expired")) => ClientCert::Expired,
+                Some((c, other)) => {
+                    ctx.err(
+                        loc(file, c),
+                        format!("client_cert `{other}` must be lab, none, untrusted or expired"),
+                    );
+                    ClientCert::Lab
+                }
+            };
+            let empty = RawExpect::default();
+            let e = st.expect.as_ref().map(|e| &e.value).unwrap_or(&empty);
+            let fault = e.fault.as_ref().and_then(|fl| {
+                let code = ctx.qname(file, &fl.value.code, env.soap)?;
+                let subcode = match &fl.value.subcode {
+                    Some(s) => Some(ctx.qname(file, s, env.soap)?),
+                    None => None,
+                };
+                Some(FaultExpect {
+                    code,
+                    subcode,
+                    code_text: fl.value.code.value.clone(),
+                    subcode_text: fl.value.subcode.as_ref().map(|s| s.value.clone()),
+                })
+            });
+            if e.refused && (e.status.is_some() || e.body.is_some() || e.fault.is_some()) {
+                ctx.err(
+                    sat.clone(),
+                    "`refused: true` cannot be combined with status, body or fault",
+                );
+            }
+            let mut checks = message_checks(
+                ctx,
+                file,
+                &e.body,
+                &e.unordered,
+                &e.assert,
+                &st.capture,
+                env.soap,
+                &mut sknown,
+                sid,
+            );
+            if !e.refused {
+                checks.asserts.extend(assertions(
+                    ctx,
+                    env.pack_file,
+                    env.default_asserts,
+                    &sknown,
+                    sid,
+                ));
+            }
+            let request = request?;
+            if !env.operations.contains_key(&call.value) {
+                return None;
+            }
+            Action::Call(Call {
+                call: call.value.clone(),
+                request,
+                raw: raw_body,
+                headers,
+                client_cert,
+                expect: Expect {
+                    status: e.status,
+                    fault,
+                    checks,
+                    latency_ms: e.latency_ms.unwrap_or(env.latency_ms),
+                    refused: e.refused,
+                },
+            })
+        }
+        "trigger" => {
+            let t = st.trigger.as_ref().expect("kind");
+            let mut inputs = vec![];
+            for (k, v) in &st.inputs.0 {
+                if let Some(tp) = ctx.inline(file, v, Mode::Request) {
+                    check_refs(ctx, &tp, &sknown, sid);
+                    inputs.push((k.clone(), tp));
+                }
+            }
+            Action::Trigger(Trigger {
+                action: t.value.clone(),
+                inputs,
+                instruction: st
+                    .instruction
+                    .as_ref()
+                    .map(|i| (i.value.fr.clone(), i.value.en.clone())),
+            })
+        }
+        "expect_request" => {
+            let er = &st.expect_request.as_ref().expect("kind").value;
+            let actor = check_actor(ctx, &er.actor);
+            if let Some(a) = actor
+                .as_ref()
+                .filter(|a| !a.operations.contains_key(&er.operation.value))
+            {
+                {
+                    let ops: Vec<&str> = a.operations.keys().map(|s| s.as_str()).collect();
+                    ctx.err(
+                        loc(file, &er.operation),
+                        format!(
+                            "actor `{}` has no operation `{}` ({})",
+                            a.name,
+                            er.operation.value,
+                            ops.join(", ")
+                        ),
+                    );
+                }
+            }
+            let soap = actor.as_ref().map(|a| a.soap).unwrap_or(env.soap);
+            let checks = message_checks(
+                ctx,
+                file,
+                &er.body,
+                &er.unordered,
+                &er.assert,
+                &er.capture,
+                soap,
+                &mut sknown,
+                sid,
+            );
+            let respond = match &st.respond {
+                None => Respond::default(),
+                Some(r) => {
+                    let rat = loc(file, r);
+                    let r = &r.value;
+                    let n = [
+                        r.template.is_some(),
+                        r.fault.is_some(),
+                        r.malformed,
+                        r.content_type.is_some(),
+                        r.drop,
+                    ]
+                    .iter()
+                    .filter(|x| **x)
+                    .count();
+                    if n > 1 {
+                        ctx.err(rat.clone(), "respond: at most one of template, fault, malformed, content_type, drop");
+                    }
+                    if r.status.is_some() && r.template.is_none() {
+                        ctx.err(rat.clone(), "respond: `status` goes with `template`");
+                    }
+                    let kind = if let Some(t) = &r.template {
+                        let body = ctx.template(file, t, Mode::Request, Some(soap));
+                        if let Some(b) = &body {
+                            check_refs(ctx, b, &sknown, sid);
+                        }
+                        body.map(|body| RespondKind::Template {
+                            body,
+                            status: r.status.unwrap_or(200),
+                        })
+                        .unwrap_or_default()
+                    } else if let Some(fl) = &r.fault {
+                        let code = ctx.qname(file, &fl.value.code, soap);
+                        let subcode = fl
+                            .value
+                            .subcode
+                            .as_ref()
+                            .and_then(|s| ctx.qname(file, s, soap));
+                        match code {
+                            Some(code) => RespondKind::Fault(
+                                FaultExpect {
+                                    code,
+                                    subcode,
+                                    code_text: fl.value.code.value.clone(),
+                                    subcode_text: fl
+                                        .value
+                                        .subcode
+                                        .as_ref()
+                                        .map(|s| s.value.clone()),
+                                },
+                                fl.value.status,
+                                fl.value.reason.clone(),
+                            ),
+                            None => RespondKind::Default,
+                        }
+                    } else if r.malformed {
+                        RespondKind::Malformed
+                    } else if let Some(ct) = &r.content_type {
+                        RespondKind::ContentType(ct.clone())
+                    } else if r.drop {
+                        RespondKind::Drop
+                    } else {
+                        RespondKind::Default
+                    };
+                    Respond {
+                        kind,
+                        delay_ms: r.delay_ms,
+                    }
+                }
+            };
+            let capture_response = captures(ctx, file, &st.capture_response);
+            sknown.extend(capture_response.iter().map(|(n, _)| n.clone()));
+            actor.as_ref()?;
+            Action::ExpectRequest(ExpectRequest {
+                actor: er.actor.value.clone(),
+                operation: er.operation.value.clone(),
+                within_ms: er.within_ms.unwrap_or(env.within_ms),
+                checks,
+                respond,
+                capture_response,
+            })
+        }
+        "expect_no_request" => {
+            let e = &st.expect_no_request.as_ref().expect("kind").value;
+            if let Some(a) = &e.actor {
+                check_actor(ctx, a);
+            }
+            Action::ExpectNoRequest(ExpectNoRequest {
+                within_ms: e.within_ms,
+                actor: e.actor.as_ref().map(|a| a.value.clone()),
+                operation: e.operation.as_ref().map(|o| o.value.clone()),
+            })
+        }
+        _ => {
+            let e = &st.expect_tls_refusal.as_ref().expect("kind").value;
+            check_actor(ctx, &e.actor)?;
+            Action::ExpectTlsRefusal {
+                actor: e.actor.value.clone(),
+                within_ms: e.within_ms.unwrap_or(env.within_ms),
+            }
+        }
+    };
+    // Captures are visible to later steps; a step's bind and vars stay its own.
+    let captured: Vec<String> = match &action {
+        Action::Call(c) => c
+            .expect
+            .checks
+            .capture
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(c.expect.checks.body.iter().flat_map(|b| b.capture_names()))
+            .collect(),
+        Action::ExpectRequest(e) => e
+            .checks
+            .capture
+            .iter()
+            .chain(e.capture_response.iter())
+            .map(|(n, _)| n.clone())
+            .chain(e.checks.body.iter().flat_map(|b| b.capture_names()))
+            .collect(),
+        _ => vec![],
+    };
+    known.extend(captured);
+    Some(Step {
+        at: loc(file, spanned),
+        title: st.title.clone(),
+        bind,
+        vars,
+        action,
+    })
+}
+
 /// Load and validate the pack in `dir`. `extra_vars` are names a profile defines.
 pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> {
     let pack_file = dir.join("pack.yaml");
@@ -464,13 +1106,13 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         cache: Cache::default(),
         diags: vec![],
         namespaces: &raw.namespaces,
-        soap,
         checked: BTreeSet::new(),
     };
 
     // Data files.
     let mut data = BTreeMap::new();
     let mut data_files = BTreeMap::new();
+    let mut data_values = BTreeMap::new();
     for (name, rel) in &raw.data {
         let path = ctx.dir.join(&rel.value);
         if !path.is_file() {
@@ -478,7 +1120,10 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             continue;
         }
         match read_yaml::<serde_json::Value>(&path) {
-            Ok(v) => flatten(name, &v, &mut data),
+            Ok(v) => {
+                flatten(name, &v, &mut data);
+                data_values.insert(name.clone(), v);
+            }
             Err(d) => ctx.diags.push(d),
         }
         data_files.insert(name.clone(), path);
@@ -487,6 +1132,70 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
     let mut known_base: BTreeSet<String> = raw.variables.keys().cloned().collect();
     known_base.extend(data.keys().cloned());
     known_base.extend(extra_vars.iter().cloned());
+
+    let ops = |m: &BTreeMap<String, RawOperation>| -> BTreeMap<String, Operation> {
+        m.iter()
+            .map(|(k, o)| {
+                (
+                    k.clone(),
+                    Operation {
+                        path: o.path.clone(),
+                        action: o.action.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let mut actors = BTreeMap::new();
+    for (name, a) in &raw.actors {
+        if !matches!(a.value.role.value.as_str(), "annuaire" | "amc") {
+            ctx.err(
+                loc(f, &a.value.role),
+                format!("role `{}` must be annuaire or amc", a.value.role.value),
+            );
+        }
+        let Some(asoap) = SoapVersion::parse(&a.value.soap.value) else {
+            ctx.err(loc(f, &a.value.soap), "soap must be \"1.1\" or \"1.2\"");
+            continue;
+        };
+        if a.value.role.value == "amc" && a.value.endpoint.is_none() {
+            ctx.err(
+                loc(f, a),
+                format!("actor `{name}`: an amc actor needs `endpoint`"),
+            );
+        }
+        actors.insert(
+            name.clone(),
+            Actor {
+                name: name.clone(),
+                role: a.value.role.value.clone(),
+                endpoint: a.value.endpoint.clone(),
+                soap: asoap,
+                operations: ops(&a.value.operations),
+            },
+        );
+    }
+    let mut trigger_data = BTreeMap::new();
+    for (input, path) in &raw.trigger_data {
+        let prefix = format!("{}.", path.value);
+        if !data.keys().any(|k| k.starts_with(&prefix)) {
+            ctx.err(
+                loc(f, path),
+                format!("trigger_data `{input}`: no data under `{}`", path.value),
+            );
+        }
+        trigger_data.insert(input.clone(), path.value.clone());
+    }
+    let env = Env {
+        pack_file: f,
+        default_asserts: &raw.defaults.assert,
+        operations: ops(&raw.operations),
+        actors,
+        latency_ms: raw.defaults.latency_ms.unwrap_or(4000),
+        within_ms: raw.defaults.within_ms.unwrap_or(5000),
+        data: data.clone(),
+        soap,
+    };
 
     // Scenario files.
     let sdir = dir.join("scenarios");
@@ -554,158 +1263,49 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             }
             let mut steps = vec![];
             for st in &rs.steps {
-                let sat = loc(file, st);
-                let st = &st.value;
-                if !raw.operations.contains_key(&st.call.value) {
-                    let ops: Vec<&str> = raw.operations.keys().map(|s| s.as_str()).collect();
-                    ctx.err(
-                        loc(file, &st.call),
-                        format!(
-                            "unknown operation `{}` (pack.yaml has {})",
-                            st.call.value,
-                            ops.join(", ")
-                        ),
-                    );
+                if let Some(step) = load_step(&mut ctx, &env, file, st, &mut known, &sid) {
+                    steps.push(step);
                 }
-                let mut sknown = known.clone();
-                let sbind = bind_names(&mut ctx, file, &st.bind, &data, &mut sknown);
-                let mut svars = vec![];
-                for (k, v) in &st.vars.0 {
-                    if let Some(t) = ctx.inline(file, v, Mode::Request) {
-                        check_refs(&mut ctx, &t, &sknown, &sid);
-                        svars.push((k.clone(), t));
-                    }
-                    sknown.insert(k.clone());
+            }
+            let mut certs = BTreeMap::new();
+            for (actor, c) in rs.lab.iter().flat_map(|l| l.certs.iter()) {
+                if !env.actors.contains_key(actor) {
+                    ctx.err(loc(file, c), format!("lab.certs: unknown actor `{actor}`"));
                 }
-                let request = ctx.template(file, &st.request, Mode::Request, !st.raw);
-                if let Some(t) = &request {
-                    check_refs(&mut ctx, t, &sknown, &sid);
-                }
-                let mut headers = vec![];
-                for (k, v) in &st.headers.0 {
-                    if let Some(t) = ctx.inline(file, v, Mode::Request) {
-                        check_refs(&mut ctx, &t, &sknown, &sid);
-                        headers.push((k.clone(), t));
-                    }
-                }
-                let client_cert = match st.client_cert.as_ref().map(|c| (c, c.value.as_str())) {
-                    None | Some((_, "lab")) => ClientCert::Lab,
-                    Some((_, "none")) => ClientCert::None,
-                    Some((_, "untrusted")) => ClientCert::Untrusted,
-                    Some((_, "expired")) => ClientCert::Expired,
-                    Some((c, other)) => {
+                let cert = match c.value.as_str() {
+                    "lab" => ServerCert::Lab,
+                    "untrusted" => ServerCert::Untrusted,
+                    "wrong_name" => ServerCert::WrongName,
+                    "expired" => ServerCert::Expired,
+                    other => {
                         ctx.err(
                             loc(file, c),
-                            format!(
-                                "client_cert `{other}` must be lab, none, untrusted or expired"
-                            ),
-                        );
-                        ClientCert::Lab
-                    }
-                };
-                let e = &st.expect;
-                let fault = e.fault.as_ref().and_then(|fl| {
-                    let code = ctx.qname(file, &fl.value.code)?;
-                    let subcode = match &fl.value.subcode {
-                        Some(s) => Some(ctx.qname(file, s)?),
-                        None => None,
-                    };
-                    Some(FaultExpect {
-                        code,
-                        subcode,
-                        code_text: fl.value.code.value.clone(),
-                        subcode_text: fl.value.subcode.as_ref().map(|s| s.value.clone()),
-                    })
-                });
-                let body = e
-                    .body
-                    .as_ref()
-                    .and_then(|b| ctx.template(file, b, Mode::Expected, true));
-                if let Some(t) = &body {
-                    check_refs(&mut ctx, t, &sknown, &sid);
-                }
-                let mut asserts = vec![];
-                for a in &e.assert {
-                    let aat = loc(file, a);
-                    let a = &a.value;
-                    let path = ctx.path(file, &a.path);
-                    let n = a.equals.is_some() as u8
-                        + a.matches.is_some() as u8
-                        + a.exists.is_some() as u8;
-                    if n != 1 {
-                        ctx.err(
-                            aat.clone(),
-                            "an assertion needs exactly one of `equals`, `matches`, `exists`",
+                            format!("certificate `{other}` must be lab, untrusted, wrong_name or expired"),
                         );
                         continue;
                     }
-                    let check = if let Some(eq) = &a.equals {
-                        let Some(t) = ctx.inline(file, eq, Mode::Text) else {
-                            continue;
-                        };
-                        check_refs(&mut ctx, &t, &sknown, &sid);
-                        AssertCheck::Equals(t)
-                    } else if let Some(m) = &a.matches {
-                        match regex::Regex::new(&format!("^(?:{})$", m.value)) {
-                            Ok(r) => AssertCheck::Matches(r),
-                            Err(err) => {
-                                ctx.err(loc(file, m), format!("invalid regex: {err}"));
-                                continue;
-                            }
-                        }
-                    } else {
-                        AssertCheck::Exists(a.exists.unwrap_or(true))
-                    };
-                    if let Some(path) = path {
-                        asserts.push(Assertion {
-                            at: aat,
-                            path,
-                            check,
-                        });
-                    }
-                }
-                let mut capture = vec![];
-                for (name, p) in &st.capture.0 {
-                    if let Some(path) = ctx.path(file, p) {
-                        capture.push((name.clone(), path));
-                    }
-                }
-                // Names this step makes available to later steps.
-                known.extend(capture.iter().map(|(n, _)| n.clone()));
-                if let Some(b) = &body {
-                    known.extend(b.capture_names());
-                }
-                if e.refused && (e.status.is_some() || e.body.is_some() || e.fault.is_some()) {
-                    ctx.err(
-                        sat.clone(),
-                        "`refused: true` cannot be combined with status, body or fault",
-                    );
-                }
-                let (Some(request), true) = (request, raw.operations.contains_key(&st.call.value))
-                else {
-                    continue;
                 };
-                steps.push(Step {
-                    at: sat,
-                    title: st.title.clone(),
-                    call: st.call.value.clone(),
-                    request,
-                    raw: st.raw,
-                    headers,
-                    client_cert,
-                    bind: sbind,
-                    vars: svars,
-                    expect: Expect {
-                        status: e.status,
-                        fault,
-                        body,
-                        unordered: e.unordered.clone(),
-                        asserts,
-                        latency_ms: e.latency_ms.or(raw.defaults.latency_ms).unwrap_or(4000),
-                        refused: e.refused,
-                    },
-                    capture,
-                });
+                certs.insert(actor.clone(), cert);
+            }
+            let mut tolerate = vec![];
+            for t in &rs.tolerate {
+                match t.value.split_once('.') {
+                    Some((a, o))
+                        if env
+                            .actors
+                            .get(a)
+                            .is_some_and(|x| x.operations.contains_key(o)) =>
+                    {
+                        tolerate.push((a.to_string(), o.to_string()))
+                    }
+                    _ => ctx.err(
+                        loc(file, t),
+                        format!(
+                            "tolerate `{}`: expected ACTOR.OPERATION of pack.yaml actors",
+                            t.value
+                        ),
+                    ),
+                }
             }
             if rs.steps.is_empty() {
                 ctx.err(at.clone(), "scenario has no steps");
@@ -719,6 +1319,8 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                 requires: rs.requires,
                 bind,
                 vars,
+                certs,
+                tolerate,
                 steps,
             });
         }
@@ -763,22 +1365,14 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         sut: raw.sut.value,
         soap,
         namespaces: raw.namespaces.clone(),
-        operations: raw
-            .operations
-            .into_iter()
-            .map(|(k, o)| {
-                (
-                    k,
-                    Operation {
-                        path: o.path,
-                        action: o.action,
-                    },
-                )
-            })
-            .collect(),
+        operations: env.operations.clone(),
         variables: raw.variables,
         data,
         data_files,
+        data_values,
+        actors: env.actors.clone(),
+        trigger_data,
+        within_ms: env.within_ms,
         latency_ms: raw.defaults.latency_ms.unwrap_or(4000),
         unordered: raw.defaults.unordered,
         requirements,

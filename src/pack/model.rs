@@ -16,6 +16,32 @@ pub struct Operation {
     pub action: String,
 }
 
+/// A counterpart roclab plays for a GAP under test.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    /// Which mirror implementation answers: `annuaire` or `amc`.
+    pub role: String,
+    /// For an `amc` actor: the population endpoint it serves (`A`, `B`).
+    pub endpoint: Option<String>,
+    pub soap: SoapVersion,
+    pub operations: BTreeMap<String, Operation>,
+}
+
+impl Actor {
+    /// The operation served at `path` (the last segment of the request path, query ignored).
+    pub fn operation_at(&self, path: &str) -> Option<&str> {
+        let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+        self.operations
+            .iter()
+            .find(|(_, o)| {
+                let p = o.path.trim_matches('/');
+                path == format!("/{p}") || path.ends_with(&format!("/{p}"))
+            })
+            .map(|(k, _)| k.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Requirement {
     pub id: String,
@@ -42,12 +68,40 @@ pub struct Pack {
     pub data: BTreeMap<String, String>,
     /// Data files as loaded (name -> path), for counterparts that need them whole.
     pub data_files: BTreeMap<String, PathBuf>,
+    /// Data files as documents (name -> content), for trigger records.
+    pub data_values: BTreeMap<String, serde_json::Value>,
     pub latency_ms: u64,
+    /// Default time a GAP has to send an expected request.
+    pub within_ms: u64,
     pub unordered: Vec<String>,
+    /// Counterparts played for a GAP under test.
+    pub actors: BTreeMap<String, Actor>,
+    /// Trigger input name -> data path whose entries the input's value selects.
+    pub trigger_data: BTreeMap<String, String>,
     pub requirements: Vec<Requirement>,
     pub scenarios: Vec<Scenario>,
     /// SHA-256 over every file of the pack (relative path and content, in path order).
     pub sha256: String,
+}
+
+impl Pack {
+    /// The record `id` under the data path `path` (`population.beneficiaires`): in a list, the
+    /// entry whose `id` is `id` (or at that position); in a mapping, the value of key `id`.
+    pub fn data_record(&self, path: &str, id: &str) -> Option<serde_json::Value> {
+        let mut parts = path.split('.');
+        let mut cur = self.data_values.get(parts.next()?)?;
+        for p in parts.chain(std::iter::once(id)) {
+            cur = match cur {
+                serde_json::Value::Object(m) => m.get(p)?,
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .find(|x| x.get("id").and_then(|v| v.as_str()) == Some(p))
+                    .or_else(|| p.parse::<usize>().ok().and_then(|i| a.get(i)))?,
+                _ => return None,
+            };
+        }
+        Some(cur.clone())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +114,20 @@ pub struct Scenario {
     pub requires: Vec<String>,
     pub bind: Vec<(String, String)>,
     pub vars: Vec<(String, Template)>,
+    /// Certificate each actor presents (default: the lab's).
+    pub certs: BTreeMap<String, ServerCert>,
+    /// `(actor, operation)` requests that may come any number of times without a finding.
+    pub tolerate: Vec<(String, String)>,
     pub steps: Vec<Step>,
+}
+
+/// The certificate a mirror presents to a GAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCert {
+    Lab,
+    Untrusted,
+    WrongName,
+    Expired,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,24 +155,117 @@ impl ClientCert {
 pub struct Step {
     pub at: Location,
     pub title: Option<String>,
+    pub bind: Vec<(String, String)>,
+    pub vars: Vec<(String, Template)>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Call the SUT (an AMC endpoint).
+    Call(Call),
+    /// Make the GAP act through the profile's driver.
+    Trigger(Trigger),
+    /// The GAP must send this request next.
+    ExpectRequest(ExpectRequest),
+    /// The GAP must send nothing (matching) for a while.
+    ExpectNoRequest(ExpectNoRequest),
+    /// The GAP must abort the TLS handshake with an actor.
+    ExpectTlsRefusal { actor: String, within_ms: u64 },
+}
+
+impl Step {
+    pub fn label(&self) -> String {
+        let base = match &self.action {
+            Action::Call(c) => c.call.clone(),
+            Action::Trigger(t) => format!("trigger {}", t.action),
+            Action::ExpectRequest(e) => format!("expect {} {}", e.actor, e.operation),
+            Action::ExpectNoRequest(e) => format!(
+                "expect no request{}",
+                match (&e.actor, &e.operation) {
+                    (Some(a), Some(o)) => format!(" {a} {o}"),
+                    (Some(a), None) => format!(" to {a}"),
+                    (None, Some(o)) => format!(" {o}"),
+                    (None, None) => String::new(),
+                }
+            ),
+            Action::ExpectTlsRefusal { actor, .. } => format!("expect TLS refusal of {actor}"),
+        };
+        match &self.title {
+            Some(t) => format!("{base} — {t}"),
+            None => base,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
     pub call: String,
     pub request: Arc<Template>,
     pub raw: bool,
     pub headers: Vec<(String, Template)>,
     pub client_cert: ClientCert,
-    pub bind: Vec<(String, String)>,
-    pub vars: Vec<(String, Template)>,
+    /// What the answer must be; its `checks.capture` take values for later steps.
     pub expect: Expect,
+}
+
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub action: String,
+    pub inputs: Vec<(String, Template)>,
+    /// Instruction shown by the operator driver: (French, English).
+    pub instruction: Option<(String, String)>,
+}
+
+/// Checks on one XML message (an answer of the SUT or a request it sent).
+#[derive(Debug, Clone, Default)]
+pub struct MessageChecks {
+    pub body: Option<Arc<Template>>,
+    pub unordered: Vec<String>,
+    pub asserts: Vec<Assertion>,
     pub capture: Vec<(String, XPath)>,
 }
 
-impl Step {
-    pub fn label(&self) -> String {
-        match &self.title {
-            Some(t) => format!("{} — {t}", self.call),
-            None => self.call.clone(),
-        }
-    }
+#[derive(Debug, Clone)]
+pub struct ExpectRequest {
+    pub actor: String,
+    pub operation: String,
+    pub within_ms: u64,
+    pub checks: MessageChecks,
+    pub respond: Respond,
+    pub capture_response: Vec<(String, XPath)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectNoRequest {
+    pub within_ms: u64,
+    pub actor: Option<String>,
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Respond {
+    pub kind: RespondKind,
+    pub delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum RespondKind {
+    /// The mirror's own answer.
+    #[default]
+    Default,
+    /// A body template wrapped in the actor's envelope, with this HTTP status.
+    Template {
+        body: Arc<Template>,
+        status: u16,
+    },
+    Fault(FaultExpect, u16, String),
+    /// A body that is not XML.
+    Malformed,
+    /// The mirror's answer with another content type.
+    ContentType(String),
+    /// Close the connection without answering.
+    Drop,
 }
 
 /// A SOAP fault expectation: `(namespace URI, local name)` pairs.
@@ -121,6 +281,7 @@ pub struct FaultExpect {
 #[derive(Debug, Clone)]
 pub enum AssertCheck {
     Equals(Template),
+    NotEquals(Template),
     Matches(regex::Regex),
     Exists(bool),
 }
@@ -136,9 +297,7 @@ pub struct Assertion {
 pub struct Expect {
     pub status: Option<u16>,
     pub fault: Option<FaultExpect>,
-    pub body: Option<Arc<Template>>,
-    pub unordered: Vec<String>,
-    pub asserts: Vec<Assertion>,
+    pub checks: MessageChecks,
     pub latency_ms: u64,
     pub refused: bool,
 }

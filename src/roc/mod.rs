@@ -6,6 +6,7 @@
 //! callers (`mirror::amc`). Deliberate deviations from the rules, used by the defect switches
 //! of the reference AMC, are passed as a [`Deviations`] value (its default is the spec).
 
+pub mod annuaire;
 pub mod dates;
 pub mod ids;
 pub mod money;

@@ -1152,6 +1152,8 @@ fn every_defect_is_known_and_wired() {
             || {
                 let f = Flags::of(&one);
                 f.no_idflux_echo
+                    || f.idflux_copied
+                    || f.fault_reason_en
                     || f.finess_unbound
                     || f.slow_clc
                     || f.hang_del

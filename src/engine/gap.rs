@@ -1,0 +1,777 @@
+//! Steps of a GAP scenario: triggers through the driver, and expectations on the requests the
+//! GAP sends to the lab's mirrors (annuaire, mirror AMCs), which the engine answers.
+
+use super::check::{self, Checked};
+use super::driver::{DriverContext, DriverSession};
+use super::step::{Flow, Scope, StepRun};
+use crate::mirror::lab::{Incoming, Lab};
+use crate::net::server::{DROP_CONNECTION, Response};
+use crate::outcome::{Exchange, Finding, HttpMessage, StepOutcome, TlsInfo};
+use crate::pack::template::Mode;
+use crate::pack::{ExpectNoRequest, ExpectRequest, Pack, RespondKind, Scenario, Step, Trigger};
+use crate::pki::Pki;
+use crate::roc::population::Population;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What a GAP run needs besides the pack.
+pub struct GapSetup {
+    pub pki: Pki,
+    /// Where the PKI's files are (for drivers: CA, the GAP's client certificate).
+    pub pki_dir: PathBuf,
+    pub population: Population,
+    /// Actor -> listen address.
+    pub listen: BTreeMap<String, String>,
+    pub driver: DriverContext,
+    pub finess_juridique: String,
+    pub finess_geographique: String,
+}
+
+/// One GAP scenario in progress.
+pub struct Session<'a> {
+    pack: &'a Pack,
+    setup: &'a GapSetup,
+    sc: &'a Scenario,
+    lab: Lab,
+    driver: DriverSession,
+    /// Requests received but not consumed by a step yet.
+    pending: VecDeque<Incoming>,
+    /// Exchanges answered on the side (tolerated requests) since the last step.
+    side: Vec<Exchange>,
+    stop: Arc<AtomicBool>,
+    /// Whether the last trigger went to a person (waits are then the driver's timeout).
+    operator_waiting: bool,
+}
+
+fn finding(check: &str, message: String, step: usize) -> Finding {
+    Finding {
+        check: check.into(),
+        message,
+        location: None,
+        expected: None,
+        actual: None,
+        step: Some(step),
+    }
+}
+
+fn outcome(st: &Step, index: usize) -> StepOutcome {
+    StepOutcome {
+        index,
+        label: st.label(),
+        exchange: None,
+        findings: vec![],
+        captures: BTreeMap::new(),
+        body_diff: None,
+    }
+}
+
+/// The record of a request the GAP sent and the answer a mirror gave.
+fn record(
+    inc: &Incoming,
+    operation: &str,
+    url: &str,
+    resp: &Response,
+    elapsed: Duration,
+) -> Exchange {
+    let req = &inc.request;
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+    let b64 = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(_) => None,
+        Err(_) => Some(crate::net::client::base64(b)),
+    };
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    Exchange {
+        from: "gap".into(),
+        to: inc.actor.clone(),
+        operation: operation.into(),
+        url: format!("{url}{}", req.path),
+        request: HttpMessage {
+            start_line: format!("{} {} HTTP/1.1", req.method, req.path),
+            status: None,
+            headers: req.headers.clone(),
+            body: text(&req.body),
+            body_base64: b64(&req.body),
+            body_len: req.body.len(),
+        },
+        response: (resp.status != DROP_CONNECTION).then(|| HttpMessage {
+            start_line: format!(
+                "HTTP/1.1 {} {}",
+                resp.status,
+                http::StatusCode::from_u16(resp.status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+            ),
+            status: Some(resp.status),
+            headers: resp.headers.clone(),
+            body: text(&resp.body),
+            body_base64: b64(&resp.body),
+            body_len: resp.body.len(),
+        }),
+        started: inc.received.clone(),
+        duration_ms: ms,
+        latency_ms: ms,
+        tls: Some(TlsInfo {
+            version: req.peer.tls_version.clone(),
+            peer_subject: req.peer.subject.clone(),
+            local_subject: None,
+        }),
+        error: (resp.status == DROP_CONNECTION).then(|| crate::outcome::TransportError {
+            kind: crate::outcome::TransportErrorKind::Protocol,
+            message: "connection dropped by the mirror, as the scenario asks".into(),
+        }),
+    }
+}
+
+impl<'a> Session<'a> {
+    pub async fn start(
+        pack: &'a Pack,
+        setup: &'a GapSetup,
+        sc: &'a Scenario,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Session<'a>, String> {
+        let lab = Lab::start(
+            pack,
+            &setup.listen,
+            &setup.pki,
+            &sc.certs,
+            &setup.population,
+        )
+        .await
+        .map_err(|e| format!("cannot start the lab's mirrors: {e}"))?;
+        Ok(Session {
+            pack,
+            setup,
+            sc,
+            lab,
+            driver: DriverSession::new(&setup.driver),
+            pending: VecDeque::new(),
+            side: vec![],
+            stop,
+            operator_waiting: false,
+        })
+    }
+
+    fn tolerated(&self, inc: &Incoming) -> bool {
+        inc.operation.as_ref().is_some_and(|op| {
+            self.sc
+                .tolerate
+                .iter()
+                .any(|(a, o)| *a == inc.actor && o == op)
+        })
+    }
+
+    /// Answer a request with the mirror's own answer and keep the record.
+    async fn answer_default(&mut self, inc: Incoming) -> Exchange {
+        let op = inc.operation.clone().unwrap_or_else(|| "?".into());
+        let resp = self
+            .lab
+            .default_answer(&inc.actor, inc.request.clone())
+            .await;
+        let url = self.lab.urls.get(&inc.actor).cloned().unwrap_or_default();
+        let ex = record(&inc, &op, &url, &resp, inc.at.elapsed());
+        let _ = inc.reply.send(resp);
+        ex
+    }
+
+    /// The next request that is not tolerated, before `deadline`. Tolerated ones are answered
+    /// on the way. None at the deadline, or when the operator gives up or the run is stopped.
+    async fn next_request(&mut self, deadline: Instant) -> Result<Option<Incoming>, String> {
+        loop {
+            let inc = match self.pending.pop_front() {
+                Some(i) => i,
+                None => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Ok(None);
+                    }
+                    let slice = (deadline - now).min(Duration::from_millis(100));
+                    match tokio::time::timeout(slice, self.lab.incoming.recv()).await {
+                        Ok(Some(i)) => i,
+                        Ok(None) => return Ok(None),
+                        Err(_) => {
+                            if self.stop.load(Ordering::SeqCst) {
+                                return Err(
+                                    "the run was interrupted while waiting for the GAP".into()
+                                );
+                            }
+                            if self
+                                .setup
+                                .driver
+                                .operator_failed
+                                .swap(false, Ordering::SeqCst)
+                            {
+                                return Err(
+                                    "the operator reported that the GAP could not do it".into()
+                                );
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            if self.tolerated(&inc) {
+                let ex = self.answer_default(inc).await;
+                self.side.push(ex);
+                continue;
+            }
+            return Ok(Some(inc));
+        }
+    }
+
+    fn wait_for(&self, ms: u64) -> Instant {
+        let ms = if self.operator_waiting {
+            ms.max(self.setup.driver.timeout.as_millis() as u64)
+        } else {
+            ms
+        };
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    /// The JSON document of a trigger (docs/drivers.md).
+    fn trigger_doc(&self, t: &Trigger, vars: &BTreeMap<String, String>) -> Result<Value, String> {
+        let mut inputs = Map::new();
+        let mut data = Map::new();
+        for (k, tpl) in &t.inputs {
+            let v = tpl.render(vars, Mode::Request).map_err(|d| d.to_string())?;
+            if let Some(path) = self.pack.trigger_data.get(k) {
+                let rec = self
+                    .pack
+                    .data_record(path, &v)
+                    .ok_or_else(|| format!("trigger input {k}: no `{v}` under data `{path}`"))?;
+                data.insert(k.clone(), rec);
+            }
+            inputs.insert(k.clone(), Value::String(v));
+        }
+        let mut amc_urls = Map::new();
+        let mut annuaire_url = String::new();
+        for a in self.pack.actors.values() {
+            let base = self.lab.urls.get(&a.name).cloned().unwrap_or_default();
+            match a.role.as_str() {
+                "annuaire" => {
+                    let path = a
+                        .operations
+                        .values()
+                        .next()
+                        .map(|o| o.path.clone())
+                        .unwrap_or_default();
+                    annuaire_url = format!("{base}/{}", path.trim_start_matches('/'));
+                }
+                _ => {
+                    if let Some(e) = &a.endpoint {
+                        amc_urls.insert(e.clone(), Value::String(base));
+                    }
+                }
+            }
+        }
+        let f = |name: &str| Value::String(self.setup.pki_dir.join(name).display().to_string());
+        Ok(serde_json::json!({
+            "scenario": self.sc.id,
+            "action": t.action,
+            "inputs": inputs,
+            "data": data,
+            "lab": {
+                "annuaire_url": annuaire_url,
+                "amc_urls": amc_urls,
+                "ca": f(crate::pki::files::CA),
+                "client_cert": f(crate::pki::files::CLIENT_CERT),
+                "client_key": f(crate::pki::files::CLIENT_KEY),
+                "finess_juridique": self.setup.finess_juridique,
+                "finess_geographique": self.setup.finess_geographique,
+            }
+        }))
+    }
+
+    /// Run one GAP step.
+    pub async fn step(&mut self, scope: &mut Scope<'_>, st: &Step, index: usize) -> StepRun {
+        let mut out = outcome(st, index);
+        let vars = match scope.for_step(st) {
+            Ok(v) => v,
+            Err(e) => {
+                return StepRun {
+                    outcome: out,
+                    flow: Flow::Error(format!("step {} at {}: {e}", index + 1, st.at)),
+                };
+            }
+        };
+        let flow = match &st.action {
+            crate::pack::Action::Trigger(t) => {
+                let doc = match self.trigger_doc(t, &vars) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return StepRun {
+                            outcome: out,
+                            flow: Flow::Error(format!("step {} at {}: {e}", index + 1, st.at)),
+                        };
+                    }
+                };
+                self.operator_waiting = matches!(
+                    self.setup.driver.config,
+                    super::driver::DriverConfig::Operator
+                );
+                match self
+                    .driver
+                    .trigger(&self.setup.driver, doc.clone(), t.instruction.as_ref())
+                {
+                    Ok(()) => {
+                        out.captures.insert("trigger".into(), doc.to_string());
+                        Flow::Continue
+                    }
+                    Err(e) => {
+                        out.findings.push(finding("driver", e, index));
+                        Flow::Stop
+                    }
+                }
+            }
+            crate::pack::Action::ExpectRequest(er) => {
+                self.expect_request(er, &vars, scope, &mut out, index).await
+            }
+            crate::pack::Action::ExpectNoRequest(e) => {
+                self.expect_no_request(e, &mut out, index).await
+            }
+            crate::pack::Action::ExpectTlsRefusal { actor, within_ms } => {
+                self.expect_tls_refusal(actor, *within_ms, &mut out, index)
+                    .await
+            }
+            crate::pack::Action::Call(_) => Flow::Error("a `call` step in a GAP scenario".into()),
+        };
+        // Tolerated exchanges answered meanwhile are shown with the step.
+        if out.exchange.is_none() {
+            out.exchange = self.side.pop();
+        }
+        self.side.clear();
+        StepRun { outcome: out, flow }
+    }
+
+    async fn expect_request(
+        &mut self,
+        er: &ExpectRequest,
+        vars: &BTreeMap<String, String>,
+        scope: &mut Scope<'_>,
+        out: &mut StepOutcome,
+        index: usize,
+    ) -> Flow {
+        let deadline = self.wait_for(er.within_ms);
+        let inc = match self.next_request(deadline).await {
+            Err(e) => {
+                out.findings.push(finding("driver", e, index));
+                return Flow::Stop;
+            }
+            Ok(None) => {
+                out.findings.push(finding(
+                    "request",
+                    format!(
+                        "the GAP sent no {} request to {} within {} ms",
+                        er.operation, er.actor, er.within_ms
+                    ),
+                    index,
+                ));
+                return Flow::Stop;
+            }
+            Ok(Some(i)) => i,
+        };
+        self.operator_waiting = false;
+        let got_op = inc
+            .operation
+            .clone()
+            .unwrap_or_else(|| format!("(unknown path {})", inc.request.path));
+        if inc.actor != er.actor || inc.operation.as_deref() != Some(er.operation.as_str()) {
+            out.findings.push(Finding {
+                expected: Some(format!("{} {}", er.actor, er.operation)),
+                actual: Some(format!("{} {}", inc.actor, got_op)),
+                ..finding(
+                    "order",
+                    format!(
+                        "expected {} {}, the GAP sent {} {}",
+                        er.actor, er.operation, inc.actor, got_op
+                    ),
+                    index,
+                )
+            });
+            out.exchange = Some(self.answer_default(inc).await);
+            return Flow::Stop;
+        }
+        let actor = &self.pack.actors[&er.actor];
+        let op = &actor.operations[&er.operation];
+        let req = &inc.request;
+        // The GAP's client certificate: from the lab CA (the TLS layer checked the chain) with
+        // the establishment's FINESS as CN.
+        match &req.peer.common_name {
+            None => out.findings.push(finding(
+                "tls",
+                "the GAP presented no client certificate".into(),
+                index,
+            )),
+            Some(cn) if *cn != self.setup.finess_juridique => out.findings.push(Finding {
+                expected: Some(self.setup.finess_juridique.clone()),
+                actual: Some(cn.clone()),
+                ..finding(
+                    "tls",
+                    format!("client certificate CN {cn} is not the establishment's FINESS"),
+                    index,
+                )
+            }),
+            _ => {}
+        }
+        // Method and content type of the actor's SOAP version.
+        if req.method != "POST" {
+            out.findings.push(finding(
+                "http",
+                format!("method {} instead of POST", req.method),
+                index,
+            ));
+        }
+        let want = actor.soap.request_headers(&op.action);
+        for (name, value) in &want {
+            let got = req
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str());
+            if !header_matches(name, value, got) {
+                out.findings.push(Finding {
+                    expected: Some(value.clone()),
+                    actual: Some(got.unwrap_or("(none)").to_string()),
+                    ..finding(
+                        "content_type",
+                        format!(
+                            "header {name}: `{}`, expected `{value}`",
+                            got.unwrap_or("(none)")
+                        ),
+                        index,
+                    )
+                });
+            }
+        }
+        let mut checked = Checked {
+            findings: vec![],
+            captures: BTreeMap::new(),
+            body_diff: None,
+        };
+        let text = String::from_utf8_lossy(&req.body).to_string();
+        match crate::xml::parse(&text) {
+            Err(e) => out.findings.push(finding(
+                "xml",
+                format!(
+                    "the request is not well-formed XML ({}:{}: {})",
+                    e.line, e.col, e.message
+                ),
+                index,
+            )),
+            Ok(root) => {
+                if root.local != "Envelope" || root.ns.as_deref() != Some(actor.soap.env_ns()) {
+                    out.findings.push(finding(
+                        "envelope",
+                        format!("the request is not a SOAP {} envelope", actor.soap.label()),
+                        index,
+                    ));
+                }
+                let known = scope.captures.clone();
+                check::message(
+                    self.pack,
+                    actor.soap,
+                    &er.checks,
+                    &root,
+                    vars,
+                    &known,
+                    index,
+                    &mut checked,
+                );
+            }
+        }
+        out.findings.extend(checked.findings);
+        out.body_diff = checked.body_diff;
+        out.captures.extend(checked.captures.clone());
+        scope.captures.extend(checked.captures);
+
+        // The answer.
+        let mut rvars = vars.clone();
+        rvars.extend(scope.captures.clone());
+        let resp = match &er.respond.kind {
+            RespondKind::Default => self.lab.default_answer(&inc.actor, req.clone()).await,
+            RespondKind::Template { body, status } => match body.render(&rvars, Mode::Request) {
+                Ok(b) => soap_response(self.pack, actor.soap, *status, &b),
+                Err(d) => {
+                    out.findings.push(finding("template", d.to_string(), index));
+                    self.lab.default_answer(&inc.actor, req.clone()).await
+                }
+            },
+            RespondKind::Fault(fe, status, reason) => {
+                let body = match actor.soap {
+                    crate::soap::SoapVersion::V12 => crate::soap::fault12(
+                        actor.soap.env_ns(),
+                        &fe.code.1,
+                        fe.subcode.as_ref().map(|(n, l)| (n.as_str(), l.as_str())),
+                        reason,
+                    ),
+                    crate::soap::SoapVersion::V11 => crate::soap::fault11(&fe.code.1, reason),
+                };
+                Response {
+                    status: *status,
+                    headers: vec![(
+                        "Content-Type".into(),
+                        actor.soap.response_content_type().into(),
+                    )],
+                    body: body.into_bytes(),
+                }
+            }
+            RespondKind::Malformed => Response {
+                status: 200,
+                headers: vec![(
+                    "Content-Type".into(),
+                    actor.soap.response_content_type().into(),
+                )],
+                body: b"<env:Envelope><env:Body><broken".to_vec(),
+            },
+            RespondKind::ContentType(ct) => {
+                let mut r = self.lab.default_answer(&inc.actor, req.clone()).await;
+                r.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                r.headers.push(("Content-Type".into(), ct.clone()));
+                r
+            }
+            RespondKind::Drop => Response {
+                status: DROP_CONNECTION,
+                headers: vec![],
+                body: vec![],
+            },
+        };
+        for (name, p) in &er.capture_response {
+            let v = crate::xml::parse(&String::from_utf8_lossy(&resp.body))
+                .ok()
+                .and_then(|root| p.eval(&root).string())
+                .filter(|s| !s.is_empty());
+            match v {
+                Some(v) => {
+                    out.captures.insert(name.clone(), v.clone());
+                    scope.captures.insert(name.clone(), v);
+                }
+                None => {
+                    out.findings.push(finding(
+                        "capture",
+                        format!(
+                            "cannot capture `{name}` from the answer: nothing at {}",
+                            p.source
+                        ),
+                        index,
+                    ));
+                }
+            }
+        }
+        if er.respond.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(er.respond.delay_ms)).await;
+        }
+        let url = self.lab.urls.get(&inc.actor).cloned().unwrap_or_default();
+        let ex = record(&inc, &er.operation, &url, &resp, inc.at.elapsed());
+        let _ = inc.reply.send(resp);
+        out.exchange = Some(ex);
+        if out.findings.iter().any(|f| f.check == "capture") {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    async fn expect_no_request(
+        &mut self,
+        e: &ExpectNoRequest,
+        out: &mut StepOutcome,
+        index: usize,
+    ) -> Flow {
+        let deadline = Instant::now() + Duration::from_millis(e.within_ms);
+        let mut keep = VecDeque::new();
+        loop {
+            match self.next_request(deadline).await {
+                Err(err) => {
+                    out.findings.push(finding("driver", err, index));
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(inc)) => {
+                    let matches = e.actor.as_ref().is_none_or(|a| *a == inc.actor)
+                        && e.operation
+                            .as_ref()
+                            .is_none_or(|o| inc.operation.as_deref() == Some(o.as_str()));
+                    if matches {
+                        out.findings.push(finding(
+                            "request",
+                            format!(
+                                "the GAP sent {} {} where it must send nothing",
+                                inc.actor,
+                                inc.operation.as_deref().unwrap_or("?")
+                            ),
+                            index,
+                        ));
+                        let ex = self.answer_default(inc).await;
+                        out.exchange.get_or_insert(ex);
+                    } else {
+                        keep.push_back(inc);
+                    }
+                }
+            }
+        }
+        // Requests this step does not forbid stay for the next steps.
+        keep.extend(self.pending.drain(..));
+        self.pending = keep;
+        Flow::Continue
+    }
+
+    async fn expect_tls_refusal(
+        &mut self,
+        actor: &str,
+        within_ms: u64,
+        out: &mut StepOutcome,
+        index: usize,
+    ) -> Flow {
+        let deadline = self.wait_for(within_ms);
+        loop {
+            while let Ok(f) = self.lab.tls_failures.try_recv() {
+                if f.actor == actor {
+                    out.captures.insert("tls_failure".into(), f.error);
+                    return Flow::Continue;
+                }
+            }
+            // A request reaching the actor means the GAP accepted its certificate.
+            let now = Instant::now();
+            if now >= deadline {
+                out.findings.push(finding(
+                    "tls",
+                    format!(
+                        "no TLS handshake with {actor} was aborted by the GAP within {within_ms} ms"
+                    ),
+                    index,
+                ));
+                return Flow::Stop;
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            if let Ok(Some(inc)) = tokio::time::timeout(slice, self.lab.incoming.recv()).await {
+                if inc.actor == actor {
+                    out.findings.push(finding(
+                        "tls",
+                        format!(
+                            "the GAP accepted the certificate {actor} presented and sent {}",
+                            inc.operation.as_deref().unwrap_or("a request")
+                        ),
+                        index,
+                    ));
+                    let ex = self.answer_default(inc).await;
+                    out.exchange = Some(ex);
+                    return Flow::Stop;
+                }
+                if self.tolerated(&inc) {
+                    let ex = self.answer_default(inc).await;
+                    self.side.push(ex);
+                } else {
+                    self.pending.push_back(inc);
+                }
+            }
+        }
+    }
+
+    /// End of the scenario: wait for the driver, answer what still comes (an unexpected request
+    /// is a finding when the scenario had none yet), then stop the mirrors.
+    pub async fn finish(mut self, index: usize, clean: bool) -> StepOutcome {
+        let mut out = StepOutcome {
+            index,
+            label: "end of scenario".into(),
+            exchange: None,
+            findings: vec![],
+            captures: BTreeMap::new(),
+            body_diff: None,
+        };
+        let deadline = Instant::now() + self.setup.driver.timeout;
+        let mut extra = vec![];
+        // Answer whatever comes while the driver's actions run, so nothing is left hanging.
+        while !self.driver.idle() && Instant::now() < deadline {
+            match self
+                .next_request(Instant::now() + Duration::from_millis(50))
+                .await
+            {
+                Ok(Some(inc)) => extra.push(inc),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+            for inc in extra.drain(..) {
+                let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
+                let ex = self.answer_default(inc).await;
+                if clean {
+                    out.findings.push(finding(
+                        "request",
+                        format!("unexpected request {what}"),
+                        index,
+                    ));
+                }
+                out.exchange.get_or_insert(ex);
+            }
+        }
+        // Requests already received.
+        while let Some(inc) = self.pending.pop_front() {
+            let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
+            let ex = self.answer_default(inc).await;
+            if clean {
+                out.findings.push(finding(
+                    "request",
+                    format!("unexpected request {what}"),
+                    index,
+                ));
+            }
+            out.exchange.get_or_insert(ex);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        for e in self
+            .driver
+            .finish(remaining.max(Duration::from_millis(10)))
+            .await
+        {
+            out.findings.push(finding("driver", e, index));
+        }
+        self.lab.shutdown();
+        out
+    }
+}
+
+/// Header check: the media type must match (parameters in any order); for SOAP 1.2 the action
+/// parameter too; SOAPAction compared as written.
+fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
+    let Some(got) = got else { return false };
+    if !name.eq_ignore_ascii_case("content-type") {
+        return got.trim() == want.trim();
+    }
+    let parse = |s: &str| -> (String, Vec<(String, String)>) {
+        let mut parts = s.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let params = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_ascii_lowercase(),
+                    v.trim().trim_matches('"').to_string(),
+                )
+            })
+            .filter(|(k, _)| k != "charset")
+            .collect();
+        (media, params)
+    };
+    let (wm, wp) = parse(want);
+    let (gm, gp) = parse(got);
+    wm == gm && wp.iter().all(|p| gp.contains(p))
+}
+
+/// A response body template wrapped in the actor's envelope.
+fn soap_response(pack: &Pack, soap: crate::soap::SoapVersion, status: u16, body: &str) -> Response {
+    let ns: Vec<(&str, &str)> = pack
+        .namespaces
+        .iter()
+        .filter(|(p, _)| p.as_str() != "env")
+        .map(|(p, u)| (p.as_str(), u.as_str()))
+        .collect();
+    Response {
+        status,
+        headers: vec![("Content-Type".into(), soap.response_content_type().into())],
+        body: crate::soap::envelope(soap.env_ns(), &ns, body).into_bytes(),
+    }
+}

@@ -1,0 +1,191 @@
+//! The lab of a GAP scenario: one HTTPS server per actor of the pack (annuaire, mirror AMCs).
+//! Servers do not answer by themselves: each request is handed to the engine, which checks it
+//! and decides the answer (by default the mirror's own, computed by the actor's handler).
+
+use crate::net::server::{Handler, Request, Response, Server, TlsErrorHook};
+use crate::net::tls::{self, ClientAuth, Identity};
+use crate::pack::{Actor, Pack, ServerCert};
+use crate::pki::Pki;
+use crate::roc::population::Population;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// A request a mirror received, waiting for the engine's answer.
+pub struct Incoming {
+    pub actor: String,
+    /// The operation of the actor served at the request's path (None: unknown path).
+    pub operation: Option<String>,
+    pub request: Request,
+    /// RFC 3339 time it arrived.
+    pub received: String,
+    pub at: Instant,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// A TLS handshake a mirror saw fail.
+#[derive(Debug, Clone)]
+pub struct TlsFailure {
+    pub actor: String,
+    pub error: String,
+}
+
+pub struct Lab {
+    /// Actor -> base URL (`https://127.0.0.1:port`).
+    pub urls: BTreeMap<String, String>,
+    /// Actor -> the mirror's own answer to a request.
+    pub mirrors: BTreeMap<String, Handler>,
+    pub incoming: mpsc::UnboundedReceiver<Incoming>,
+    pub tls_failures: mpsc::UnboundedReceiver<TlsFailure>,
+    servers: Vec<Server>,
+}
+
+/// The identity a mirror presents.
+pub fn server_identity(pki: &Pki, role: &str, cert: ServerCert) -> Identity {
+    match cert {
+        ServerCert::Lab if role == "annuaire" => pki.annuaire_server.clone(),
+        ServerCert::Lab => pki.amc_server.clone(),
+        ServerCert::Untrusted => pki.untrusted_server.clone(),
+        ServerCert::WrongName => pki.wrong_name_server.clone(),
+        ServerCert::Expired => pki.expired_server.clone(),
+    }
+}
+
+impl Lab {
+    /// Start one server per actor on its listen address (`127.0.0.1:0` when not given).
+    pub async fn start(
+        pack: &Pack,
+        listen: &BTreeMap<String, String>,
+        pki: &Pki,
+        certs: &BTreeMap<String, ServerCert>,
+        population: &Population,
+    ) -> std::io::Result<Lab> {
+        let (tx, incoming) = mpsc::unbounded_channel();
+        let (tls_tx, tls_failures) = mpsc::unbounded_channel();
+        let mut servers = vec![];
+        let mut urls = BTreeMap::new();
+        for actor in pack.actors.values() {
+            let identity = server_identity(
+                pki,
+                &actor.role,
+                certs.get(&actor.name).copied().unwrap_or(ServerCert::Lab),
+            );
+            // Optional: the engine checks the client certificate and says so in a finding.
+            let config = tls::server_config(&pki.ca_cert_pem, &identity, ClientAuth::Optional)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let addr = listen
+                .get(&actor.name)
+                .map(String::as_str)
+                .unwrap_or("127.0.0.1:0");
+            let hook: TlsErrorHook = {
+                let tls_tx = tls_tx.clone();
+                let name = actor.name.clone();
+                Arc::new(move |_, error| {
+                    let _ = tls_tx.send(TlsFailure {
+                        actor: name.clone(),
+                        error,
+                    });
+                })
+            };
+            let server = Server::start_with(addr, config, intercept(actor, tx.clone()), Some(hook))
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("actor {}: {e}", actor.name)))?;
+            urls.insert(actor.name.clone(), server.url(""));
+            servers.push(server);
+        }
+        let mut mirrors = BTreeMap::new();
+        for actor in pack.actors.values() {
+            mirrors.insert(actor.name.clone(), mirror(actor, pack, &urls, population));
+        }
+        Ok(Lab {
+            urls,
+            mirrors,
+            incoming,
+            tls_failures,
+            servers,
+        })
+    }
+
+    /// The mirror's own answer to `req` sent to `actor`.
+    pub async fn default_answer(&self, actor: &str, req: Request) -> Response {
+        match self.mirrors.get(actor) {
+            Some(h) => h(req).await,
+            None => Response {
+                status: 404,
+                headers: vec![],
+                body: vec![],
+            },
+        }
+    }
+
+    pub fn shutdown(self) {
+        for s in self.servers {
+            s.shutdown();
+        }
+    }
+}
+
+/// A handler that hands each request to the engine and waits for its answer.
+fn intercept(actor: &Actor, tx: mpsc::UnboundedSender<Incoming>) -> Handler {
+    let actor = actor.clone();
+    Arc::new(move |request: Request| {
+        let (reply, answer) = oneshot::channel();
+        let incoming = Incoming {
+            actor: actor.name.clone(),
+            operation: actor.operation_at(&request.path).map(str::to_string),
+            request,
+            received: crate::pack::template::now_rfc3339(),
+            at: Instant::now(),
+            reply,
+        };
+        let sent = tx.send(incoming).is_ok();
+        Box::pin(async move {
+            match (sent, answer.await) {
+                (true, Ok(r)) => r,
+                _ => Response {
+                    status: 503,
+                    headers: vec![],
+                    body: b"the lab is shutting down".to_vec(),
+                },
+            }
+        })
+    })
+}
+
+/// The mirror implementation of an actor, fresh (its own registries).
+fn mirror(
+    actor: &Actor,
+    pack: &Pack,
+    urls: &BTreeMap<String, String>,
+    population: &Population,
+) -> Handler {
+    match actor.role.as_str() {
+        "annuaire" => {
+            // Each AMC endpoint's base URL, from the amc actors of this lab.
+            let amc_urls: BTreeMap<String, String> = pack
+                .actors
+                .values()
+                .filter(|a| a.role == "amc")
+                .filter_map(|a| Some((a.endpoint.clone()?, urls.get(&a.name)?.clone())))
+                .collect();
+            let services: Vec<String> = pack
+                .actors
+                .values()
+                .find(|a| a.role == "amc")
+                .map(|a| a.operations.keys().cloned().collect())
+                .unwrap_or_default();
+            crate::mirror::annuaire::handler(crate::mirror::annuaire::AnnuaireConfig {
+                population: population.clone(),
+                amc_urls,
+                services,
+                ns: crate::mirror::annuaire::NS.to_string(),
+            })
+        }
+        _ => crate::mirror::amc::handler(crate::mirror::amc::AmcConfig::new(
+            population.clone(),
+            actor.endpoint.as_deref().unwrap_or("A"),
+            Default::default(),
+        )),
+    }
+}
