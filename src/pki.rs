@@ -411,6 +411,33 @@ fn write_file(path: &Path, content: &str, private: bool) -> std::io::Result<()> 
     file.sync_all()
 }
 
+/// Read back a PKI written by [`write`]. Errors name the file that cannot be read.
+pub fn load(dir: &Path) -> Result<Pki, String> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let id = |cert: &str, key: &str| -> Result<Identity, String> {
+        Ok(Identity {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        })
+    };
+    Ok(Pki {
+        ca_cert_pem: read(files::CA)?,
+        ca_key_pem: read(files::CA_KEY)?,
+        client: id(files::CLIENT_CERT, files::CLIENT_KEY)?,
+        amc_server: id(files::AMC_SERVER_CERT, files::AMC_SERVER_KEY)?,
+        annuaire_server: id(files::ANNUAIRE_SERVER_CERT, files::ANNUAIRE_SERVER_KEY)?,
+        expired_client: id(files::CLIENT_EXPIRED_CERT, files::CLIENT_EXPIRED_KEY)?,
+        untrusted_ca_cert_pem: read(files::UNTRUSTED_CA)?,
+        untrusted_client: id(files::CLIENT_UNTRUSTED_CERT, files::CLIENT_UNTRUSTED_KEY)?,
+        wrong_name_server: id(files::SERVER_WRONG_NAME_CERT, files::SERVER_WRONG_NAME_KEY)?,
+        expired_server: id(files::SERVER_EXPIRED_CERT, files::SERVER_EXPIRED_KEY)?,
+        untrusted_server: id(files::SERVER_UNTRUSTED_CERT, files::SERVER_UNTRUSTED_KEY)?,
+    })
+}
+
 /// Write every file of the PKI into `dir` (created if needed); keys with mode 0600.
 /// Returns the written paths (certificates, keys, then `README.txt`).
 pub fn write(pki: &Pki, dir: &Path) -> std::io::Result<Vec<PathBuf>> {

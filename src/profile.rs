@@ -22,6 +22,12 @@ pub struct Profile {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub sla: Sla,
+    /// For a GAP under test: how to make it act.
+    #[serde(default)]
+    pub driver: Option<Driver>,
+    /// For a GAP under test: where the lab's mirrors listen.
+    #[serde(default)]
+    pub lab: Lab,
     /// Where the profile was read from (not a YAML field).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -46,6 +52,31 @@ pub struct Sut {
     pub base_url: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, String>,
+}
+
+/// How roclab makes a GAP act (docs/drivers.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Driver {
+    /// `builtin` (the embedded reference GAP), `command`, `http` or `operator`.
+    pub kind: String,
+    /// `command`: run by `sh -c` for each trigger.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// `http`: the editor's test hook that receives each trigger.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How long the GAP may take to act on a trigger (an operator: to do it by hand).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lab {
+    /// Actor of the pack -> listen address (`127.0.0.1:0`: any free port, told to the driver).
+    #[serde(default)]
+    pub listen: BTreeMap<String, String>,
 }
 
 fn default_endpoint() -> String {
@@ -165,7 +196,11 @@ impl Profile {
                 message: format!("sut.kind `{}` must be amc or gap", self.sut.kind),
             });
         }
-        if !self.sut.embedded && self.sut.base_url.is_none() && self.sut.services.is_empty() {
+        if self.sut.kind == "amc"
+            && !self.sut.embedded
+            && self.sut.base_url.is_none()
+            && self.sut.services.is_empty()
+        {
             d.push(Diagnostic {
                 at: at.clone(),
                 message: "sut.base_url (or sut.services) is required unless sut.embedded is true"
@@ -183,6 +218,27 @@ impl Profile {
                 d.push(Diagnostic {
                     at: at.clone(),
                     message: format!("unknown defect `{name}` (see `roclab defects`)"),
+                });
+            }
+        }
+        if let Some(dr) = &self.driver {
+            let problem = match dr.kind.as_str() {
+                "builtin" | "operator" => None,
+                "command" if dr.command.is_none() => Some("driver.kind command needs driver.command"),
+                "http" if dr.url.is_none() => Some("driver.kind http needs driver.url"),
+                "command" | "http" => None,
+                _ => Some("driver.kind must be builtin, command, http or operator"),
+            };
+            if let Some(p) = problem {
+                d.push(Diagnostic {
+                    at: at.clone(),
+                    message: p.into(),
+                });
+            }
+            if dr.kind != "builtin" && !self.sut.defects.is_empty() {
+                d.push(Diagnostic {
+                    at: at.clone(),
+                    message: "sut.defects applies only to the builtin driver".into(),
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! Commands: one module each.
 
 mod defects;
+mod gap;
 mod pack;
 mod pki;
 mod run;
@@ -43,6 +44,17 @@ enum Command {
     },
     /// List the defect switches of the embedded reference SUTs.
     Defects,
+    /// The embedded reference GAP.
+    Gap {
+        #[command(subcommand)]
+        cmd: GapCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum GapCmd {
+    /// Carry out one trigger (docs/drivers.md) and print the report; usable as a command driver.
+    Act(gap::ActArgs),
 }
 
 #[derive(Subcommand)]
@@ -64,6 +76,8 @@ enum PkiCmd {
 enum ServeCmd {
     /// The embedded reference AMC (HTTPS, SOAP 1.2, mutual TLS).
     Amc(serve::AmcArgs),
+    /// The annuaire and the mirror AMCs of a GAP pack, answering a GAP by hand.
+    Lab(serve::LabArgs),
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
@@ -78,7 +92,13 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Serve {
             cmd: ServeCmd::Amc(a),
         } => serve::amc(a),
+        Command::Serve {
+            cmd: ServeCmd::Lab(a),
+        } => serve::lab(a),
         Command::Defects => defects::list(),
+        Command::Gap {
+            cmd: GapCmd::Act(a),
+        } => gap::act(a),
     }
 }
 

@@ -13,9 +13,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The profile used when none is given and `profiles/reference-amc.yaml` is not at hand.
-const DEFAULT_PROFILE: &str = include_str!("../../profiles/reference-amc.yaml");
-const DEFAULT_PROFILE_PATH: &str = "profiles/reference-amc.yaml";
+/// The profiles used when none is given (and the file is not at hand), by kind of SUT.
+const DEFAULT_AMC_PROFILE: (&str, &str) = (
+    "profiles/reference-amc.yaml",
+    include_str!("../../profiles/reference-amc.yaml"),
+);
+const DEFAULT_GAP_PROFILE: (&str, &str) = (
+    "profiles/reference-gap.yaml",
+    include_str!("../../profiles/reference-gap.yaml"),
+);
+
+/// The kind of SUT a pack tests, read from its pack.yaml (errors are reported by the loader).
+fn pack_sut(dir: &Path) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        sut: String,
+    }
+    std::fs::read_to_string(dir.join("pack.yaml"))
+        .ok()
+        .and_then(|t| serde_saphyr::from_str::<Head>(&t).ok())
+        .map(|h| h.sut)
+        .unwrap_or_default()
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,12 +65,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
+    let (default_path, default_text) = if pack_sut(&a.pack) == "gap" {
+        DEFAULT_GAP_PROFILE
+    } else {
+        DEFAULT_AMC_PROFILE
+    };
     let profile = match &a.profile {
         Some(p) => Profile::load(p, &a.sets)?,
-        None if Path::new(DEFAULT_PROFILE_PATH).is_file() => {
-            Profile::load(Path::new(DEFAULT_PROFILE_PATH), &a.sets)?
-        }
-        None => Profile::parse(DEFAULT_PROFILE, Path::new(DEFAULT_PROFILE_PATH), &a.sets)?,
+        None if Path::new(default_path).is_file() => Profile::load(Path::new(default_path), &a.sets)?,
+        None => Profile::parse(default_text, Path::new(default_path), &a.sets)?,
     };
     let extra: BTreeSet<String> = profile.vars.keys().cloned().collect();
     let loaded = roclab::pack::load(&a.pack, &extra)?;
@@ -94,17 +116,30 @@ pub fn run(a: Args) -> Result<i32, Error> {
     let started = roclab::pack::template::now_rfc3339();
     let t0 = Instant::now();
     let (scenarios, sut, interrupted) = rt.block_on(async {
-        let (target, sut, _server) = setup(&pack, &profile).await?;
+        let (target, sut, _server, _scratch) = if pack.sut == "gap" {
+            let (t, s, dir) = setup_gap(&pack, &profile)?;
+            (t, s, None, Some(dir))
+        } else {
+            let (t, s, server) = setup(&pack, &profile).await?;
+            (t, s, server, None)
+        };
+        // With fixed ports or a person at the keyboard, one scenario at a time.
+        let sequential = target.gap.as_ref().is_some_and(|g| {
+            matches!(g.driver.config, engine::driver::DriverConfig::Operator)
+                || g.listen.values().any(|a| !a.ends_with(":0"))
+        });
+        let jobs = if sequential { 1 } else { a.jobs };
         println!(
             "roclab {} — pack {} {} ({} scenarios) against {}",
             env!("CARGO_PKG_VERSION"),
             pack.id,
             pack.version,
             selected.len(),
-            if sut.embedded {
-                format!("the embedded reference AMC{}", defects_label(&sut.defects))
-            } else {
-                sut.base_url.clone()
+            match (sut.kind.as_str(), sut.embedded) {
+                ("amc", true) => format!("the embedded reference AMC{}", defects_label(&sut.defects)),
+                ("gap", true) => format!("the embedded reference GAP{}", defects_label(&sut.defects)),
+                ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
+                _ => sut.base_url.clone(),
             }
         );
         let listener = progress(&pack, selected.len());
@@ -114,7 +149,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
             pack.clone(),
             Arc::new(target),
             selected,
-            a.jobs,
+            jobs,
             listener.0,
             stop.clone(),
         )
@@ -397,6 +432,127 @@ async fn setup(
         gap: None,
     };
     Ok((target, sut, server))
+}
+
+/// A folder removed when dropped (trigger files, the PKI given to a GAP's driver).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The lab for a GAP under test: PKI, population, mirrors' addresses, driver.
+fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch), Error> {
+    use roclab::engine::driver::{DriverConfig, DriverContext};
+    use roclab::engine::gap::GapSetup;
+    let var = |name: &str, default: &str| {
+        profile
+            .vars
+            .get(name)
+            .or(pack.variables.get(name))
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let finess_juridique = var("finess_juridique", "750712184");
+    let finess_geographique = var("finess_geographique", "750100042");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let scratch = Scratch(std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id())));
+    // The lab's PKI: the profile's folder (a real GAP trusts its CA), or a fresh one.
+    let (pki, pki_dir) = match &profile.tls.dir {
+        Some(d) => {
+            let dir = profile.tls_path(Path::new(""));
+            let pki = roclab::pki::load(&dir).map_err(|e| Error::Usage(format!("tls.dir {}: {e}", d.display())))?;
+            (pki, dir)
+        }
+        None => {
+            let pki = roclab::pki::generate(&finess_juridique).map_err(Error::Environment)?;
+            let dir = scratch.0.join("pki");
+            roclab::pki::write(&pki, &dir)
+                .map_err(|e| Error::Environment(format!("cannot write {}: {e}", dir.display())))?;
+            (pki, dir)
+        }
+    };
+    let pop_path = pack.data_files.get("population").ok_or_else(|| {
+        Error::Usage(format!("pack {} has no `population` data for the mirror AMCs", pack.id))
+    })?;
+    let population = roclab::roc::population::Population::from_yaml(&read(pop_path, "population")?)
+        .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?;
+    let driver = profile.driver.clone().unwrap_or(roclab::profile::Driver {
+        kind: "builtin".into(),
+        command: None,
+        url: None,
+        timeout_ms: None,
+    });
+    let config = match driver.kind.as_str() {
+        "command" => DriverConfig::Command {
+            command: driver.command.clone().unwrap_or_default(),
+        },
+        "http" => DriverConfig::Http {
+            url: driver.url.clone().unwrap_or_default(),
+        },
+        "operator" => DriverConfig::Operator,
+        _ => DriverConfig::Builtin {
+            defects: profile.sut.defects.iter().cloned().collect(),
+        },
+    };
+    let default_timeout = if driver.kind == "operator" { 600_000 } else { 30_000 };
+    let gap = matches!(config, DriverConfig::Builtin { .. }).then(|| roclab::mirror::gap::GapConfig {
+        finess_juridique: finess_juridique.clone(),
+        finess_geographique: finess_geographique.clone(),
+        logiciel: "roclab-reference-gap".into(),
+        version_logiciel: env!("CARGO_PKG_VERSION").into(),
+        ca_pem: pki.ca_cert_pem.clone(),
+        identity: pki.client.clone(),
+        defects: profile.sut.defects.iter().cloned().collect(),
+        call_timeout: roclab::mirror::gap::DEFAULT_CALL_TIMEOUT,
+    });
+    for name in profile.lab.listen.keys() {
+        if !pack.actors.contains_key(name) {
+            return Err(Error::Usage(format!(
+                "lab.listen.{name}: the pack has no actor `{name}` ({})",
+                pack.actors.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let setup = GapSetup {
+        pki,
+        pki_dir,
+        population,
+        listen: profile.lab.listen.clone(),
+        driver: DriverContext {
+            config,
+            gap,
+            work_dir: scratch.0.join("triggers"),
+            timeout: Duration::from_millis(driver.timeout_ms.unwrap_or(default_timeout)),
+            operator_failed: Arc::new(AtomicBool::new(false)),
+        },
+        finess_juridique,
+        finess_geographique,
+    };
+    let sut = SutInfo {
+        profile: profile.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        kind: "gap".into(),
+        embedded: driver.kind == "builtin",
+        base_url: driver.kind.clone(),
+        defects: profile.sut.defects.clone(),
+    };
+    let target = Target {
+        urls: BTreeMap::new(),
+        tls: BTreeMap::new(),
+        timeouts: roclab::net::client::Timeouts {
+            connect: Duration::from_millis(profile.timeouts.connect_ms),
+            request: Duration::from_millis(profile.timeouts.request_ms),
+        },
+        vars: profile.vars.clone(),
+        capabilities: profile.capabilities.clone(),
+        gap: Some(Arc::new(setup)),
+    };
+    Ok((target, sut, scratch))
 }
 
 /// Every distinct host:port must accept a TCP connection, or the run stops with exit 3.
