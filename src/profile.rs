@@ -224,7 +224,9 @@ impl Profile {
         if let Some(dr) = &self.driver {
             let problem = match dr.kind.as_str() {
                 "builtin" | "operator" => None,
-                "command" if dr.command.is_none() => Some("driver.kind command needs driver.command"),
+                "command" if dr.command.is_none() => {
+                    Some("driver.kind command needs driver.command")
+                }
                 "http" if dr.url.is_none() => Some("driver.kind http needs driver.url"),
                 "command" | "http" => None,
                 _ => Some("driver.kind must be builtin, command, http or operator"),

@@ -19,7 +19,9 @@ pub struct ActArgs {
 pub fn act(a: ActArgs) -> Result<i32, Error> {
     for d in &a.defects {
         if roclab::defects::find("gap", d).is_none() {
-            return Err(Error::Usage(format!("unknown defect `{d}` (see `roclab defects`)")));
+            return Err(Error::Usage(format!(
+                "unknown defect `{d}` (see `roclab defects`)"
+            )));
         }
     }
     let text = std::fs::read_to_string(&a.trigger)
@@ -34,8 +36,14 @@ pub fn act(a: ActArgs) -> Result<i32, Error> {
         std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("lab.{key} {p}: {e}")))
     };
     let cfg = GapConfig {
-        finess_juridique: lab["finess_juridique"].as_str().unwrap_or("750712184").into(),
-        finess_geographique: lab["finess_geographique"].as_str().unwrap_or("750100042").into(),
+        finess_juridique: lab["finess_juridique"]
+            .as_str()
+            .unwrap_or("750712184")
+            .into(),
+        finess_geographique: lab["finess_geographique"]
+            .as_str()
+            .unwrap_or("750100042")
+            .into(),
         logiciel: "roclab-reference-gap".into(),
         version_logiciel: env!("CARGO_PKG_VERSION").into(),
         ca_pem: file("ca")?,

@@ -72,7 +72,9 @@ pub fn run(a: Args) -> Result<i32, Error> {
     };
     let profile = match &a.profile {
         Some(p) => Profile::load(p, &a.sets)?,
-        None if Path::new(default_path).is_file() => Profile::load(Path::new(default_path), &a.sets)?,
+        None if Path::new(default_path).is_file() => {
+            Profile::load(Path::new(default_path), &a.sets)?
+        }
         None => Profile::parse(default_text, Path::new(default_path), &a.sets)?,
     };
     let extra: BTreeSet<String> = profile.vars.keys().cloned().collect();
@@ -136,8 +138,10 @@ pub fn run(a: Args) -> Result<i32, Error> {
             pack.version,
             selected.len(),
             match (sut.kind.as_str(), sut.embedded) {
-                ("amc", true) => format!("the embedded reference AMC{}", defects_label(&sut.defects)),
-                ("gap", true) => format!("the embedded reference GAP{}", defects_label(&sut.defects)),
+                ("amc", true) =>
+                    format!("the embedded reference AMC{}", defects_label(&sut.defects)),
+                ("gap", true) =>
+                    format!("the embedded reference GAP{}", defects_label(&sut.defects)),
                 ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
                 _ => sut.base_url.clone(),
             }
@@ -461,12 +465,14 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let scratch = Scratch(std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id())));
     // The lab's PKI: the profile's folder (a real GAP trusts its CA), or a fresh one.
     let (pki, pki_dir) = match &profile.tls.dir {
         Some(d) => {
             let dir = profile.tls_path(Path::new(""));
-            let pki = roclab::pki::load(&dir).map_err(|e| Error::Usage(format!("tls.dir {}: {e}", d.display())))?;
+            let pki = roclab::pki::load(&dir)
+                .map_err(|e| Error::Usage(format!("tls.dir {}: {e}", d.display())))?;
             (pki, dir)
         }
         None => {
@@ -478,7 +484,10 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         }
     };
     let pop_path = pack.data_files.get("population").ok_or_else(|| {
-        Error::Usage(format!("pack {} has no `population` data for the mirror AMCs", pack.id))
+        Error::Usage(format!(
+            "pack {} has no `population` data for the mirror AMCs",
+            pack.id
+        ))
     })?;
     let population = roclab::roc::population::Population::from_yaml(&read(pop_path, "population")?)
         .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?;
@@ -500,17 +509,22 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
             defects: profile.sut.defects.iter().cloned().collect(),
         },
     };
-    let default_timeout = if driver.kind == "operator" { 600_000 } else { 30_000 };
-    let gap = matches!(config, DriverConfig::Builtin { .. }).then(|| roclab::mirror::gap::GapConfig {
-        finess_juridique: finess_juridique.clone(),
-        finess_geographique: finess_geographique.clone(),
-        logiciel: "roclab-reference-gap".into(),
-        version_logiciel: env!("CARGO_PKG_VERSION").into(),
-        ca_pem: pki.ca_cert_pem.clone(),
-        identity: pki.client.clone(),
-        defects: profile.sut.defects.iter().cloned().collect(),
-        call_timeout: roclab::mirror::gap::DEFAULT_CALL_TIMEOUT,
-    });
+    let default_timeout = if driver.kind == "operator" {
+        600_000
+    } else {
+        30_000
+    };
+    let gap =
+        matches!(config, DriverConfig::Builtin { .. }).then(|| roclab::mirror::gap::GapConfig {
+            finess_juridique: finess_juridique.clone(),
+            finess_geographique: finess_geographique.clone(),
+            logiciel: "roclab-reference-gap".into(),
+            version_logiciel: env!("CARGO_PKG_VERSION").into(),
+            ca_pem: pki.ca_cert_pem.clone(),
+            identity: pki.client.clone(),
+            defects: profile.sut.defects.iter().cloned().collect(),
+            call_timeout: roclab::mirror::gap::DEFAULT_CALL_TIMEOUT,
+        });
     for name in profile.lab.listen.keys() {
         if !pack.actors.contains_key(name) {
             return Err(Error::Usage(format!(
@@ -535,7 +549,11 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         finess_geographique,
     };
     let sut = SutInfo {
-        profile: profile.source.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        profile: profile
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         kind: "gap".into(),
         embedded: driver.kind == "builtin",
         base_url: driver.kind.clone(),

@@ -108,7 +108,10 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
     let profile = roclab::profile::Profile::load(&a.profile, &a.sets)?;
     let pack = roclab::pack::load(&a.pack, &Default::default())?.pack;
     if pack.actors.is_empty() {
-        return Err(Error::Usage(format!("{}: the pack declares no actors", a.pack.display())));
+        return Err(Error::Usage(format!(
+            "{}: the pack declares no actors",
+            a.pack.display()
+        )));
     }
     let pki_dir = match &profile.tls.dir {
         Some(_) => profile.tls_path(Path::new("")),
@@ -125,7 +128,8 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
         .get("population")
         .ok_or_else(|| Error::Usage(format!("pack {} has no population data", pack.id)))?;
     let population = roclab::roc::population::Population::from_yaml(
-        &std::fs::read_to_string(pop_path).map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?,
+        &std::fs::read_to_string(pop_path)
+            .map_err(|e| Error::Usage(format!("{}: {e}", pop_path.display())))?,
     )
     .map_err(Error::Usage)?;
     let rt = super::runtime()?;
@@ -188,7 +192,11 @@ fn verdict(resp: &roclab::net::server::Response) -> String {
         return "answer is not XML".into();
     };
     if let Some(f) = roclab::soap::find_fault(&root) {
-        let sub = f.subcode.map(|(_, l)| l).or(f.code.map(|(_, l)| l)).unwrap_or_default();
+        let sub = f
+            .subcode
+            .map(|(_, l)| l)
+            .or(f.code.map(|(_, l)| l))
+            .unwrap_or_default();
         return format!("REFUSED fault {sub}: {}", f.reason);
     }
     // The first `statut`, `code_retour` and motif `code` values, wherever they are.
@@ -207,5 +215,9 @@ fn verdict(resp: &roclab::net::server::Response) -> String {
     if let Some(m) = first(&root, "motif").and_then(|m| first(m, "code")) {
         parts.push(m.text());
     }
-    if parts.is_empty() { "ok".into() } else { parts.join(" ") }
+    if parts.is_empty() {
+        "ok".into()
+    } else {
+        parts.join(" ")
+    }
 }

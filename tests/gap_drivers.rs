@@ -1,0 +1,225 @@
+//! Drivers of a GAP under test, from the outside: a command (a small script that runs the
+//! reference GAP as an external program), a failing command, the operator through piped
+//! input, and `serve lab` answering a GAP by hand.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+const MINI: &str = "tests/data/gap-mini";
+
+fn bin() -> String {
+    assert_cmd::cargo::cargo_bin("roclab").display().to_string()
+}
+
+#[test]
+fn command_driver_runs_a_script_with_the_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen.json");
+    let env = dir.path().join("env.txt");
+    // The "GAP": a script that keeps what it was given and acts through the reference GAP.
+    let script = dir.path().join("gap.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\ncp \"$ROCLAB_TRIGGER\" '{}'\necho \"$ROCLAB_ACTION $ROCLAB_SCENARIO $ROCLAB_ANNUAIRE_URL\" > '{}'\nexec '{}' gap act \"$ROCLAB_TRIGGER\"\n",
+            seen.display(),
+            env.display(),
+            bin()
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        MINI,
+        "--set",
+        "driver.kind=command",
+        "--set",
+        &format!("driver.command=sh {}", script.display()),
+        "--set",
+        "sut.embedded=false",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        dir.path().join("j.xml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seen).unwrap()).unwrap();
+    assert_eq!(doc["action"], "compute");
+    assert_eq!(doc["scenario"], "MINI-COMPUTE");
+    assert_eq!(doc["data"]["patient"]["nir"], "1850775123456");
+    assert_eq!(doc["data"]["stay"]["prestations"][0]["code"], "TM");
+    let ann = doc["lab"]["annuaire_url"].as_str().unwrap();
+    assert!(ann.starts_with("https://127.0.0.1:"), "{ann}");
+    let env = std::fs::read_to_string(&env).unwrap();
+    assert!(
+        env.starts_with(&format!("compute MINI-COMPUTE {ann}")),
+        "{env}"
+    );
+    assert_eq!(outcome(&json)["sut"]["embedded"], false);
+}
+
+#[test]
+fn a_failing_command_fails_the_case_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        MINI,
+        "--set",
+        "driver.kind=command",
+        "--set",
+        "driver.command=echo 'GAP not reachable' >&2; exit 3",
+        "--set",
+        "sut.embedded=false",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        dir.path().join("j.xml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let o = outcome(&json);
+    let s = &o["scenarios"][0];
+    assert_eq!(s["status"], "failed");
+    // The missing request is the first finding; the driver's failure is reported too.
+    let all = serde_json::to_string(&s["steps"]).unwrap();
+    assert!(all.contains("GAP not reachable"), "{all}");
+    assert!(all.contains("exit status: 3"), "{all}");
+}
+
+#[test]
+fn operator_driver_prints_the_instruction_and_takes_an_answer_on_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let mut child = Command::new(bin())
+        .current_dir(root())
+        .args([
+            "run",
+            MINI,
+            "--set",
+            "driver.kind=operator",
+            "--set",
+            "sut.embedded=false",
+        ])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            dir.path().join("j.xml").to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the instruction, then answer as the person at the keyboard: "f" (cannot do it).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        line.clear();
+        if seen.contains("EN:") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("FR : Valoriser le séjour S1 du patient P01"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("EN: Compute stay S1 of patient P01"),
+        "{seen}"
+    );
+    child.stdin.as_mut().unwrap().write_all(b"f\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let o = outcome(&json);
+    let reason = o["scenarios"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("operator"), "{reason}");
+}
+
+#[test]
+fn serve_lab_answers_a_gap_and_prints_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let mut child = Command::new(bin())
+        .current_dir(root())
+        .args([
+            "serve",
+            "lab",
+            "--pack",
+            MINI,
+            "--pki",
+            pki.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut urls = std::collections::BTreeMap::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        if line.starts_with("CA:") {
+            break;
+        }
+        let mut w = line.split_whitespace();
+        if let (Some(a), Some(u)) = (w.next(), w.next()) {
+            urls.insert(a.to_string(), u.to_string());
+        }
+        line.clear();
+    }
+    let f = |n: &str| pki.join(n).display().to_string();
+    let trigger = serde_json::json!({
+        "scenario": "by-hand", "action": "compute",
+        "inputs": {"patient": "P01", "stay": "S1"},
+        "data": {
+            "patient": {"nir": "1850775123456", "cle_nir": "08", "date_naissance": "19850712",
+                        "rang_gemellaire": "1", "numero_adherent": "A00012345",
+                        "numero_amc": "12345678", "type_convention": "RO", "csr": "9412", "endpoint": "A"},
+            "stay": {"id": "S1", "type_prise_en_charge": "SEJOUR", "domaine": "MCO",
+                     "date_entree": "2026-03-02", "date_sortie": "2026-03-05",
+                     "prestations": [{"code": "TM", "date_debut": "2026-03-02", "date_fin": "2026-03-05",
+                                      "quantite": "1", "montant_total": "120.00", "montant_amo": "96.00"}]}
+        },
+        "lab": {"annuaire_url": format!("{}/annuaire", urls["annuaire"]), "amc_urls": {},
+                "ca": f("ca.pem"), "client_cert": f("client.pem"), "client_key": f("client.key"),
+                "finess_juridique": "750712184", "finess_geographique": "750100042"}
+    });
+    let file = dir.path().join("t.json");
+    std::fs::write(&file, trigger.to_string()).unwrap();
+    let (code, out, err) = run(&["gap", "act", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        report["engagement"].as_str().unwrap().starts_with("ENG-"),
+        "{report}"
+    );
+    let mut lines = vec![];
+    for _ in 0..3 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        lines.push(line.clone());
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        lines[0].contains("annuaire") && lines[0].contains("code_retour 00"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("IDB")
+            && lines[1].contains("750712184")
+            && lines[1].contains("statut OK"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("CLC") && lines[2].contains("statut OK"),
+        "{lines:?}"
+    );
+}
