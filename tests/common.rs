@@ -60,3 +60,68 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// defect -> scenarios that must fail (every other one must pass), from a table file.
+pub fn defect_table(file: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+/// Run `pack` once per defect of `table` (a few at a time, each its own process and embedded
+/// SUT) and return every mismatch between the scenarios that failed and those expected to.
+/// `extra` gives more arguments for a defect (e.g. a shorter timeout).
+pub fn check_defects(
+    pack: &str,
+    table: std::collections::BTreeMap<String, Vec<String>>,
+    extra: fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mismatches = vec![];
+    let entries: Vec<(String, Vec<String>)> = table.into_iter().collect();
+    for chunk in entries.chunks(6) {
+        let handles: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|(defect, mut expected)| {
+                let json = dir.path().join(format!("{defect}.json"));
+                let pack = pack.to_string();
+                std::thread::spawn(move || {
+                    let mut args = vec![
+                        "run".to_string(),
+                        pack,
+                        "--set".into(),
+                        format!("sut.defects={defect}"),
+                        "--json".into(),
+                        json.to_str().unwrap().into(),
+                        "--junit".into(),
+                        json.with_extension("xml").to_str().unwrap().into(),
+                        "--jobs".into(),
+                        "16".into(),
+                    ];
+                    args.extend(extra(&defect));
+                    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+                    let (code, out, err) = run(&a);
+                    expected.sort();
+                    if code != 1 {
+                        return Some(format!("{defect}: exit {code}, expected 1\n{out}\n{err}"));
+                    }
+                    let o = outcome(&json);
+                    let failed = ids_with(&o, "failed");
+                    let errored = ids_with(&o, "errored");
+                    if failed != expected || !errored.is_empty() {
+                        return Some(format!(
+                            "{defect}:\n  expected to fail: {expected:?}\n  failed:           {failed:?}\n  errored: {errored:?}"
+                        ));
+                    }
+                    None
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Some(m) = h.join().unwrap() {
+                mismatches.push(m);
+            }
+        }
+    }
+    mismatches
+}
