@@ -201,8 +201,14 @@ pub struct SutInfo {
     pub profile: String,
     pub kind: String,
     pub embedded: bool,
+    /// The AMC's base URL, or for a GAP the kind of driver.
     pub base_url: String,
     pub defects: Vec<String>,
+    /// The profile's SLA figures: target median and hard limit of a response, in ms.
+    #[serde(default)]
+    pub sla_median_ms: u64,
+    #[serde(default)]
+    pub sla_limit_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -426,6 +426,8 @@ async fn setup(
         embedded: profile.sut.embedded,
         base_url,
         defects: profile.sut.defects.clone(),
+        sla_median_ms: profile.sla.median_ms,
+        sla_limit_ms: profile.sla.limit_ms,
     };
     let target = Target {
         urls,
@@ -558,6 +560,8 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         embedded: driver.kind == "builtin",
         base_url: driver.kind.clone(),
         defects: profile.sut.defects.clone(),
+        sla_median_ms: profile.sla.median_ms,
+        sla_limit_ms: profile.sla.limit_ms,
     };
     let target = Target {
         urls: BTreeMap::new(),
