@@ -223,6 +223,9 @@ pub struct Outcome {
     /// `conformant` or `not_conformant`.
     pub verdict: String,
     pub interrupted: bool,
+    /// `k/n` when this run is one share of a partitioned run (`run --partition k/n`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     pub counts: Counts,
     pub requirements: Vec<RequirementOutcome>,
     pub scenarios: Vec<ScenarioOutcome>,
@@ -289,6 +292,7 @@ impl Outcome {
             }
             .to_string(),
             interrupted,
+            partition: None,
             counts,
             requirements,
             scenarios,

@@ -4,6 +4,7 @@ mod defects;
 mod gap;
 mod pack;
 mod pki;
+mod report;
 mod run;
 mod serve;
 
@@ -44,11 +45,22 @@ enum Command {
     },
     /// List the defect switches of the embedded reference SUTs.
     Defects,
+    /// Work with reports.
+    Report {
+        #[command(subcommand)]
+        cmd: ReportCmd,
+    },
     /// The embedded reference GAP.
     Gap {
         #[command(subcommand)]
         cmd: GapCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// Merge the outcomes of the shares of a partitioned run into one report.
+    Merge(report::MergeArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +108,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
             cmd: ServeCmd::Lab(a),
         } => serve::lab(a),
         Command::Defects => defects::list(),
+        Command::Report {
+            cmd: ReportCmd::Merge(a),
+        } => report::merge(a),
         Command::Gap {
             cmd: GapCmd::Act(a),
         } => gap::act(a),

@@ -62,6 +62,13 @@ pub struct Args {
     /// Folder of default report paths.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Run only share k of n of the selected scenarios (CI machines; see `report merge`).
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
+    /// Write the evidence bundle (every exchange as sent and received, the outcome, a manifest
+    /// of SHA-256) into this folder.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
@@ -105,6 +112,16 @@ pub fn run(a: Args) -> Result<i32, Error> {
     if selected.is_empty() {
         return Err(Error::Usage("no scenario matches the filter".into()));
     }
+    let share = a
+        .partition
+        .as_deref()
+        .map(roclab::pack::select::parse_partition)
+        .transpose()
+        .map_err(Error::Usage)?;
+    let selected = match share {
+        Some((k, n)) => roclab::pack::select::partition(&selected, k, n),
+        None => selected,
+    };
     let junit_path = a
         .junit
         .clone()
@@ -187,8 +204,26 @@ pub fn run(a: Args) -> Result<i32, Error> {
         t0.elapsed().as_secs_f64() * 1000.0,
         interrupted,
     );
+    let mut outcome = outcome;
+    outcome.partition = share.map(|(k, n)| format!("{k}/{n}"));
     write_reports(&outcome, &junit_path, &json_path)?;
-    summary(&outcome, &[&junit_path, &json_path]);
+    let mut written = vec![junit_path.clone(), json_path.clone()];
+    if let Some(dir) = &a.evidence {
+        let text = match &profile.source {
+            Some(p) if p.is_file() => std::fs::read_to_string(p).unwrap_or_default(),
+            _ => default_text.to_string(),
+        };
+        let manifest =
+            roclab::report::evidence::write(dir, &outcome, &pack.dir, &text).map_err(|e| {
+                Error::Environment(format!(
+                    "cannot write the evidence into {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        written.push(manifest);
+    }
+    let files: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
+    summary(&outcome, &files);
     Ok(if outcome.conformant() { 0 } else { 1 })
 }
 

@@ -93,9 +93,45 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// `k/n`: the k-th of n shares of the selected scenarios (1 <= k <= n).
+pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--partition `{s}`: expected k/n with 1 <= k <= n, e.g. 2/3");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// The share `k` of `n` of `selected` (pack order): every n-th scenario from the k-th, so
+/// shares are balanced and the same on every machine.
+pub fn partition<T: Clone>(selected: &[T], k: usize, n: usize) -> Vec<T> {
+    selected
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, x)| x.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_cover_everything_once() {
+        let all: Vec<usize> = (0..10).collect();
+        let mut seen: Vec<usize> = (1..=3).flat_map(|k| partition(&all, k, 3)).collect();
+        seen.sort();
+        assert_eq!(seen, all);
+        assert_eq!(partition(&all, 2, 3), vec![1, 4, 7]);
+        assert!(parse_partition("0/3").is_err() && parse_partition("4/3").is_err());
+        assert_eq!(parse_partition("2/3"), Ok((2, 3)));
+    }
 
     #[test]
     fn globs() {

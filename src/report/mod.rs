@@ -1,7 +1,9 @@
 //! Reports read only the outcome. Each format is its own module; files are written atomically.
 
+pub mod evidence;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::path::Path;
 
