@@ -224,22 +224,27 @@ impl Template {
         }
     }
 
-    /// Variables referenced outside of `#if` conditions.
+    /// Variables that must be defined: every reference, except those of a variable inside
+    /// an `{{#if}}` on that same variable (written only when it is defined).
     pub fn var_refs(&self) -> Vec<VarRef> {
-        fn walk(p: &[Piece], out: &mut Vec<VarRef>) {
+        fn walk(p: &[Piece], guarded: &mut Vec<String>, out: &mut Vec<VarRef>) {
             for x in p {
                 match x {
-                    Piece::Var { name, at } => out.push(VarRef {
+                    Piece::Var { name, at } if !guarded.contains(name) => out.push(VarRef {
                         name: name.clone(),
                         at: at.clone(),
                     }),
-                    Piece::If { body, .. } => walk(body, out),
+                    Piece::If { name, body } => {
+                        guarded.push(name.clone());
+                        walk(body, guarded, out);
+                        guarded.pop();
+                    }
                     _ => {}
                 }
             }
         }
         let mut v = vec![];
-        walk(&self.pieces, &mut v);
+        walk(&self.pieces, &mut vec![], &mut v);
         v
     }
 
@@ -428,6 +433,11 @@ mod tests {
         assert!(e.message.contains("missing"));
         assert_eq!(e.at.col, 3);
         assert!(parse("{{#if a}}x").is_err());
+        // Inside an `#if` on a variable, that variable need not be defined; others must.
+        let t = parse("{{#if opt}}<x>{{opt}}{{other}}</x>{{/if}}").unwrap();
+        let refs: Vec<String> = t.var_refs().into_iter().map(|r| r.name).collect();
+        assert_eq!(refs, vec!["other"]);
+        assert_eq!(t.render(&BTreeMap::new(), Mode::Request).unwrap(), "");
         assert!(parse("x{{/if}}").is_err());
     }
 }
