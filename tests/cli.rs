@@ -323,6 +323,7 @@ fn an_interrupted_run_leaves_valid_partial_reports() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("o.json");
     let junit = dir.path().join("j.xml");
+    let html = dir.path().join("r.html");
     // slow-clc makes each CLC answer take 4.3 s: with one job the run lasts long enough.
     let child = Command::new(assert_cmd::cargo::cargo_bin("roclab"))
         .current_dir(root())
@@ -339,6 +340,8 @@ fn an_interrupted_run_leaves_valid_partial_reports() {
             json.to_str().unwrap(),
             "--junit",
             junit.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -364,4 +367,10 @@ fn an_interrupted_run_leaves_valid_partial_reports() {
     roclab::xml::parse(&text).expect("junit is well-formed");
     assert!(text.contains("name=\"interrupted\" value=\"true\""));
     assert_eq!(text.matches("<skipped").count() as u64, not_run);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("INTERROMPU"),
+        "the HTML report says interrupted"
+    );
+    assert!(page.trim_end().ends_with("</html>"));
 }

@@ -191,3 +191,70 @@ fn the_evidence_bundle_holds_every_exchange_and_its_manifest_verifies() {
     assert!(text.starts_with("POST /"), "{text}");
     assert!(text.contains("\r\n\r\n<?xml"), "{text}");
 }
+
+/// The HTML report of a failing run, from the outside: verdict, failed scenarios first, the
+/// requirement matrix, unique ids, both languages.
+#[test]
+fn the_html_report_of_a_failing_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--set",
+        "sut.defects=float-rounding",
+        "--html",
+        &p("fr.html"),
+        "--json",
+        &p("o.json"),
+        "--junit",
+        &p("j.xml"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let o = outcome(&dir.path().join("o.json"));
+    let html = std::fs::read_to_string(dir.path().join("fr.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<html lang=\"fr\""));
+    assert!(html.contains("NON CONFORME"));
+    // Failed scenarios come before the passed ones.
+    let pos = |id: &str| {
+        html.find(&format!("id=\"s-{id}\""))
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let failed = ids_with(&o, "failed");
+    let passed = ids_with(&o, "passed");
+    assert_eq!(failed.len(), 2);
+    for f in &failed {
+        for p in &passed {
+            assert!(pos(f) < pos(p), "{f} after {p}");
+        }
+    }
+    // One row per requirement, each anchored.
+    for r in o["requirements"].as_array().unwrap() {
+        assert!(html.contains(&format!("id=\"r-{}\"", r["id"].as_str().unwrap())));
+    }
+    // The differing amount is shown in the diff.
+    assert!(html.contains("12.34") && html.contains("12.35"));
+    // Ids are unique.
+    let mut ids: Vec<&str> = html
+        .split(" id=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+    // English on request.
+    let (_, _, _) = run(&[
+        "report",
+        "merge",
+        &p("o.json"),
+        "--html",
+        &p("en.html"),
+        "--lang",
+        "en",
+    ]);
+    let en = std::fs::read_to_string(dir.path().join("en.html")).unwrap();
+    assert!(en.contains("<html lang=\"en\"") && en.contains("not conformant"));
+}

@@ -14,6 +14,12 @@ pub struct MergeArgs {
     /// Merged outcome JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// HTML report.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Language of the HTML report: fr or en.
+    #[arg(long, default_value = "fr")]
+    lang: roclab::report::html::Lang,
 }
 
 pub fn merge(a: MergeArgs) -> Result<i32, Error> {
@@ -37,6 +43,9 @@ pub fn merge(a: MergeArgs) -> Result<i32, Error> {
     }
     if let Some(p) = &a.json {
         write(p, roclab::report::json::render(&merged))?;
+    }
+    if let Some(p) = &a.html {
+        write(p, roclab::report::html::render(&merged, a.lang))?;
     }
     let c = &merged.counts;
     println!(

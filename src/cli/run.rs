@@ -59,6 +59,12 @@ pub struct Args {
     /// JSON outcome output [default: OUT/<pack id>/outcome.json].
     #[arg(long)]
     json: Option<PathBuf>,
+    /// HTML report [default: OUT/<pack id>/report.html].
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Language of the HTML report: fr or en.
+    #[arg(long, default_value = "fr")]
+    lang: roclab::report::html::Lang,
     /// Folder of default report paths.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
@@ -126,6 +132,10 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .junit
         .clone()
         .unwrap_or_else(|| a.out.join(&pack.id).join("junit.xml"));
+    let html_path = a
+        .html
+        .clone()
+        .unwrap_or_else(|| a.out.join(&pack.id).join("report.html"));
     let json_path = a
         .json
         .clone()
@@ -207,7 +217,12 @@ pub fn run(a: Args) -> Result<i32, Error> {
     let mut outcome = outcome;
     outcome.partition = share.map(|(k, n)| format!("{k}/{n}"));
     write_reports(&outcome, &junit_path, &json_path)?;
-    let mut written = vec![junit_path.clone(), json_path.clone()];
+    roclab::report::write_atomic(
+        &html_path,
+        roclab::report::html::render(&outcome, a.lang).as_bytes(),
+    )
+    .map_err(|e| Error::Environment(format!("cannot write {}: {e}", html_path.display())))?;
+    let mut written = vec![html_path.clone(), junit_path.clone(), json_path.clone()];
     if let Some(dir) = &a.evidence {
         let text = match &profile.source {
             Some(p) if p.is_file() => std::fs::read_to_string(p).unwrap_or_default(),

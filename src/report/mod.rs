@@ -1,6 +1,7 @@
 //! Reports read only the outcome. Each format is its own module; files are written atomically.
 
 pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod merge;
