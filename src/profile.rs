@@ -28,6 +28,12 @@ pub struct Profile {
     /// For a GAP under test: where the lab's mirrors listen.
     #[serde(default)]
     pub lab: Lab,
+    /// For an AMC under test: how the lab obtains a payment run (billing scenarios).
+    #[serde(default)]
+    pub payment_run: Option<PaymentRunHook>,
+    /// For an AMC under test: the establishment's return drop the AMC writes RSP files into.
+    #[serde(default)]
+    pub returns: Option<Returns>,
     /// Where the profile was read from (not a YAML field).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -69,6 +75,24 @@ pub struct Driver {
     /// How long the GAP may take to act on a trigger (an operator: to do it by hand).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+}
+
+/// How to make an AMC under test settle its received invoices: a command (run by `sh -c`
+/// with `ROCLAB_RETURN_DROP`), or the delay after which it does so on its own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRunHook {
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Returns {
+    /// Folder (relative to the profile) where `RSP-<numeroFacture>.xml` files arrive.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! `roclab run PACK`: load, set up the target, run, report.
 
+use roclab::engine::billing::PaymentRunner;
 use roclab::engine::{self, ClientTls, Event, Target};
 use roclab::error::Error;
 use roclab::net::tls::{self, Identity};
@@ -149,8 +150,8 @@ pub fn run(a: Args) -> Result<i32, Error> {
             let (t, s, dir) = setup_gap(&pack, &profile)?;
             (t, s, None, Some(dir))
         } else {
-            let (t, s, server) = setup(&pack, &profile).await?;
-            (t, s, server, None)
+            let (t, s, server, dir) = setup(&pack, &profile).await?;
+            (t, s, server, dir)
         };
         // With fixed ports or a person at the keyboard, one scenario at a time.
         let sequential = target.gap.as_ref().is_some_and(|g| {
@@ -376,8 +377,19 @@ fn client(ca: &str, id: Option<&Identity>) -> Result<ClientTls, Error> {
 async fn setup(
     pack: &Pack,
     profile: &Profile,
-) -> Result<(Target, SutInfo, Option<roclab::net::server::Server>), Error> {
+) -> Result<
+    (
+        Target,
+        SutInfo,
+        Option<roclab::net::server::Server>,
+        Option<Scratch>,
+    ),
+    Error,
+> {
     let mut clients = BTreeMap::new();
+    // The embedded AMC's return drop and payment runs.
+    let mut drop: Option<(PathBuf, Option<PaymentRunner>)> = None;
+    let mut scratch = None;
     let (base_url, server) = if profile.sut.embedded {
         let finess = profile
             .vars
@@ -400,11 +412,21 @@ async fn setup(
             &profile.sut.endpoint,
             profile.sut.defects.iter().cloned().collect(),
         );
-        let server = roclab::mirror::amc::start("127.0.0.1:0", &pki, cfg)
+        let auth = roclab::mirror::amc::client_auth(&cfg.defects);
+        let amc = roclab::mirror::amc::Amc::new(cfg);
+        let tls = tls::server_config(&pki.ca_cert_pem, &pki.amc_server, auth)
+            .map_err(|e| Error::Environment(e.to_string()))?;
+        let server = roclab::net::server::Server::start("127.0.0.1:0", tls, amc.handler())
             .await
             .map_err(|e| {
                 Error::Environment(format!("cannot start the embedded AMC on 127.0.0.1: {e}"))
             })?;
+        let dir = Scratch::new()?;
+        let returns = dir.0.join("returns");
+        std::fs::create_dir_all(&returns)
+            .map_err(|e| Error::Environment(format!("{}: {e}", returns.display())))?;
+        drop = Some((returns, Some(PaymentRunner::Embedded(amc))));
+        scratch = Some(dir);
         clients.insert("lab", client(&pki.ca_cert_pem, Some(&pki.client))?);
         clients.insert("none", client(&pki.ca_cert_pem, None)?);
         clients.insert(
@@ -479,6 +501,34 @@ async fn setup(
         sla_median_ms: profile.sla.median_ms,
         sla_limit_ms: profile.sla.limit_ms,
     };
+    let billing = match (&drop, &profile.returns) {
+        (Some((drop, runner)), _) => Some(roclab::engine::AmcBilling {
+            drop: drop.clone(),
+            runner: runner.clone(),
+        }),
+        (None, Some(r)) => {
+            let base = profile
+                .source
+                .as_ref()
+                .and_then(|s| s.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let runner =
+                profile
+                    .payment_run
+                    .as_ref()
+                    .and_then(|h| match (&h.command, h.delay_ms) {
+                        (Some(c), _) => Some(PaymentRunner::Command(c.clone())),
+                        (None, Some(ms)) => Some(PaymentRunner::Delay(Duration::from_millis(ms))),
+                        _ => None,
+                    });
+            Some(roclab::engine::AmcBilling {
+                drop: base.join(&r.dir),
+                runner,
+            })
+        }
+        (None, None) => None,
+    };
     let target = Target {
         urls,
         tls: clients,
@@ -486,12 +536,26 @@ async fn setup(
         vars: profile.vars.clone(),
         capabilities: profile.capabilities.clone(),
         gap: None,
+        billing,
     };
-    Ok((target, sut, server))
+    Ok((target, sut, server, scratch))
 }
 
 /// A folder removed when dropped (trigger files, the PKI given to a GAP's driver).
 struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, Error> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Environment(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(Scratch(dir))
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -623,6 +687,7 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         vars: profile.vars.clone(),
         capabilities: profile.capabilities.clone(),
         gap: Some(Arc::new(setup)),
+        billing: None,
     };
     Ok((target, sut, scratch))
 }

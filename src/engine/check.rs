@@ -188,7 +188,14 @@ pub fn response(
     }
 
     message(
-        pack, pack.soap, &e.checks, &root, vars, known, index, &mut out,
+        pack,
+        Some(pack.soap),
+        &e.checks,
+        &root,
+        vars,
+        known,
+        index,
+        &mut out,
     );
     out
 }
@@ -197,7 +204,7 @@ pub fn response(
 #[allow(clippy::too_many_arguments)]
 pub fn message(
     pack: &Pack,
-    soap: SoapVersion,
+    soap: Option<SoapVersion>,
     checks: &MessageChecks,
     root: &crate::xml::Element,
     vars: &BTreeMap<String, String>,
@@ -224,8 +231,26 @@ pub fn message(
                     .filter(|(p, _)| p.as_str() != "env")
                     .map(|(p, u)| (p.as_str(), u.as_str()))
                     .collect();
-                let doc = crate::soap::envelope(soap.env_ns(), &ns, &body);
-                match xml::parse(&doc) {
+                // A body goes in the envelope of its SOAP version; a whole document (a return
+                // file) is read with the pack's prefixes declared around it.
+                let parsed = match soap {
+                    Some(v) => xml::parse(&crate::soap::envelope(v.env_ns(), &ns, &body)),
+                    None => {
+                        let decls: String = ns
+                            .iter()
+                            .map(|(p, u)| format!(" xmlns:{p}=\"{}\"", crate::soap::escape(u)))
+                            .collect();
+                        xml::parse(&format!("<roclab-document{decls}>{body}</roclab-document>"))
+                            .and_then(|w| {
+                                w.elements().next().cloned().ok_or(xml::XmlError {
+                                    line: 1,
+                                    col: 1,
+                                    message: "the expected document has no element".into(),
+                                })
+                            })
+                    }
+                };
+                match parsed {
                     Err(err) => out.findings.push(f(
                         "template",
                         format!(

@@ -338,6 +338,7 @@ impl<'a> Session<'a> {
                     .await
             }
             crate::pack::Action::Call(_) => Flow::Error("a `call` step in a GAP scenario".into()),
+            _ => Flow::Error("PENDING: billing steps in GAP scenarios".into()),
         };
         // Tolerated exchanges answered meanwhile are shown with the step.
         if out.exchange.is_none() {
@@ -473,7 +474,7 @@ impl<'a> Session<'a> {
                 let known = scope.captures.clone();
                 check::message(
                     self.pack,
-                    actor.soap,
+                    Some(actor.soap),
                     &er.checks,
                     &root,
                     vars,

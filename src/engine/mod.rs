@@ -1,6 +1,7 @@
 //! Running scenarios against a target: steps drive the SUT through the HTTPS client, checks
 //! turn exchanges into findings. The engine formats nothing; it emits events and outcomes.
 
+pub mod billing;
 mod check;
 pub mod driver;
 pub mod gap;
@@ -35,6 +36,14 @@ pub struct Target {
     pub capabilities: Vec<String>,
     /// For a GAP under test: the lab's material and the driver.
     pub gap: Option<Arc<gap::GapSetup>>,
+    /// For an AMC under test: its return drop, and how to obtain a payment run.
+    pub billing: Option<AmcBilling>,
+}
+
+#[derive(Clone)]
+pub struct AmcBilling {
+    pub drop: std::path::PathBuf,
+    pub runner: Option<billing::PaymentRunner>,
 }
 
 impl Target {
@@ -62,18 +71,32 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) -> Vec<ScenarioOutcome> {
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    // A payment run settles every invoice the AMC received: a scenario asking for one runs
+    // alone, so it never settles another scenario's invoices midway.
+    let settle = Arc::new(tokio::sync::RwLock::new(()));
     let mut set = tokio::task::JoinSet::new();
     for (order, idx) in selected.into_iter().enumerate() {
-        let (pack, target, sem, listener, stop) = (
+        let (pack, target, sem, listener, stop, settle) = (
             pack.clone(),
             target.clone(),
             sem.clone(),
             listener.clone(),
             stop.clone(),
+            settle.clone(),
         );
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
             let sc = &pack.scenarios[idx];
+            let pays = target.gap.is_none()
+                && sc
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.action, crate::pack::Action::PaymentRun { .. }));
+            let (_w, _r) = if pays {
+                (Some(settle.write_owned().await), None)
+            } else {
+                (None, Some(settle.read_owned().await))
+            };
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
             let outcome = if stop.load(Ordering::SeqCst) {
                 not_run(sc, "the run was interrupted before this scenario started")
             } else {
@@ -146,10 +169,11 @@ pub async fn run_scenario(
         return o;
     }
     // A GAP scenario has its own lab (mirrors) and driver session.
-    let needs_lab = sc
-        .steps
-        .iter()
-        .any(|s| !matches!(s.action, crate::pack::Action::Call(_)));
+    let needs_lab = target.gap.is_some()
+        && sc
+            .steps
+            .iter()
+            .any(|s| !matches!(s.action, crate::pack::Action::Call(_)));
     let mut session = match (&target.gap, needs_lab) {
         (Some(setup), true) => match gap::Session::start(pack, setup, sc, stop).await {
             Ok(s) => Some(s),
@@ -159,11 +183,6 @@ pub async fn run_scenario(
                 return o;
             }
         },
-        (None, true) => {
-            o.status = Status::Errored;
-            o.reason = Some("GAP steps need a GAP profile (sut.kind: gap)".into());
-            return o;
-        }
         _ => None,
     };
     for (i, st) in sc.steps.iter().enumerate() {
@@ -172,7 +191,15 @@ pub async fn run_scenario(
                 step::call(pack, target, &mut scope, st, c, i).await
             }
             (_, Some(s)) => s.step(&mut scope, st, i).await,
-            (_, None) => unreachable!("sessions exist for GAP steps"),
+            (_, None) => step::StepRun {
+                outcome: billing::outcome(st, i),
+                flow: step::Flow::Error(format!(
+                    "step {} at {}: `{}` needs a GAP under test (sut.kind: gap)",
+                    i + 1,
+                    st.at,
+                    st.label()
+                )),
+            },
         };
         let flow = r.flow;
         o.steps.push(r.outcome);

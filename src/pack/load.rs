@@ -150,6 +150,12 @@ struct RawStep {
     expect_no_request: Option<Spanned<RawExpectNoRequest>>,
     #[serde(default)]
     expect_tls_refusal: Option<Spanned<RawExpectTls>>,
+    #[serde(default)]
+    payment_run: Option<Spanned<RawPaymentRun>>,
+    #[serde(default)]
+    expect_return: Option<Spanned<RawExpectReturn>>,
+    #[serde(default)]
+    expect_result: Option<Spanned<RawExpectResult>>,
     // Any step.
     #[serde(default)]
     title: Option<String>,
@@ -222,6 +228,37 @@ struct RawExpectTls {
     actor: Spanned<String>,
     #[serde(default)]
     within_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaymentRun {
+    #[serde(default)]
+    actor: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectReturn {
+    numero_facture: Spanned<String>,
+    #[serde(default)]
+    within_ms: Option<u64>,
+    #[serde(default)]
+    body: Option<Spanned<String>>,
+    #[serde(default)]
+    unordered: Vec<String>,
+    #[serde(default)]
+    assert: Vec<Spanned<RawAssert>>,
+    #[serde(default)]
+    capture: Ordered<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpectResult {
+    #[serde(default)]
+    within_ms: Option<u64>,
+    assert: Vec<Spanned<RawAssert>>,
 }
 
 #[derive(Deserialize)]
@@ -656,13 +693,13 @@ fn message_checks(
     unordered: &[String],
     asserts: &[Spanned<RawAssert>],
     capture: &Ordered<Spanned<String>>,
-    soap: SoapVersion,
+    soap: Option<SoapVersion>,
     known: &mut BTreeSet<String>,
     sid: &str,
 ) -> MessageChecks {
     let body = body
         .as_ref()
-        .and_then(|b| ctx.template(file, b, Mode::Expected, Some(soap)));
+        .and_then(|b| ctx.template(file, b, Mode::Expected, soap));
     if let Some(t) = &body {
         check_refs(ctx, t, known, sid);
     }
@@ -678,6 +715,51 @@ fn message_checks(
         asserts,
         capture,
     }
+}
+
+/// One check of a driver's JSON answer (`path` is dotted, not XPath).
+fn result_check(
+    ctx: &mut Ctx,
+    file: &Path,
+    a: &RawAssert,
+    known: &BTreeSet<String>,
+    sid: &str,
+) -> Option<AssertCheck> {
+    let n = [
+        a.equals.is_some(),
+        a.not_equals.is_some(),
+        a.matches.is_some(),
+        a.exists.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if n != 1 {
+        ctx.err(
+            loc(file, &a.path),
+            "an assertion needs exactly one of `equals`, `not_equals`, `matches`, `exists`",
+        );
+        return None;
+    }
+    if let Some(eq) = a.equals.as_ref().or(a.not_equals.as_ref()) {
+        let t = ctx.inline(file, eq, Mode::Text)?;
+        check_refs(ctx, &t, known, sid);
+        return Some(if a.equals.is_some() {
+            AssertCheck::Equals(t)
+        } else {
+            AssertCheck::NotEquals(t)
+        });
+    }
+    if let Some(m) = &a.matches {
+        return match regex::Regex::new(&format!("^(?:{})$", m.value)) {
+            Ok(r) => Some(AssertCheck::Matches(r)),
+            Err(err) => {
+                ctx.err(loc(file, m), format!("invalid regex: {err}"));
+                None
+            }
+        };
+    }
+    Some(AssertCheck::Exists(a.exists.unwrap_or(true)))
 }
 
 /// Names of the keys a step of another kind may not use.
@@ -725,6 +807,9 @@ fn load_step(
         (st.expect_request.is_some(), "expect_request"),
         (st.expect_no_request.is_some(), "expect_no_request"),
         (st.expect_tls_refusal.is_some(), "expect_tls_refusal"),
+        (st.payment_run.is_some(), "payment_run"),
+        (st.expect_return.is_some(), "expect_return"),
+        (st.expect_result.is_some(), "expect_result"),
     ]
     .iter()
     .filter(|(p, _)| *p)
@@ -734,7 +819,7 @@ fn load_step(
         ctx.err(
             sat,
             format!(
-                "a step needs exactly one of call, trigger, expect_request, expect_no_request, expect_tls_refusal (found {})",
+                "a step needs exactly one of call, trigger, expect_request, expect_no_request, expect_tls_refusal, payment_run, expect_return, expect_result (found {})",
                 if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
             ),
         );
@@ -842,7 +927,7 @@ fn load_step(
                 &e.unordered,
                 &e.assert,
                 &st.capture,
-                env.soap,
+                Some(env.soap),
                 &mut sknown,
                 sid,
             );
@@ -920,7 +1005,7 @@ fn load_step(
                 &er.unordered,
                 &er.assert,
                 &er.capture,
-                soap,
+                Some(soap),
                 &mut sknown,
                 sid,
             );
@@ -1017,13 +1102,66 @@ fn load_step(
                 operation: e.operation.as_ref().map(|o| o.value.clone()),
             })
         }
-        _ => {
+        "expect_tls_refusal" => {
             let e = &st.expect_tls_refusal.as_ref().expect("kind").value;
             check_actor(ctx, &e.actor)?;
             Action::ExpectTlsRefusal {
                 actor: e.actor.value.clone(),
                 within_ms: e.within_ms.unwrap_or(env.within_ms),
             }
+        }
+        "payment_run" => {
+            let e = &st.payment_run.as_ref().expect("kind").value;
+            if let Some(a) = &e.actor {
+                let actor = check_actor(ctx, a)?;
+                if actor.role != "amc" {
+                    ctx.err(
+                        loc(file, a),
+                        format!("payment_run: `{}` is not an amc actor", a.value),
+                    );
+                }
+            }
+            Action::PaymentRun {
+                actor: e.actor.as_ref().map(|a| a.value.clone()),
+            }
+        }
+        "expect_return" => {
+            let e = &st.expect_return.as_ref().expect("kind").value;
+            let numero = ctx.inline(file, &e.numero_facture, Mode::Request)?;
+            check_refs(ctx, &numero, &sknown, sid);
+            let checks = message_checks(
+                ctx,
+                file,
+                &e.body,
+                &e.unordered,
+                &e.assert,
+                &e.capture,
+                None,
+                &mut sknown,
+                sid,
+            );
+            Action::ExpectReturn(ExpectReturn {
+                numero,
+                within_ms: e.within_ms.unwrap_or(env.within_ms),
+                checks,
+            })
+        }
+        _ => {
+            let e = &st.expect_result.as_ref().expect("kind").value;
+            let mut asserts = vec![];
+            for a in &e.assert {
+                let aat = loc(file, a);
+                let check = result_check(ctx, file, &a.value, &sknown, sid)?;
+                asserts.push(ResultAssertion {
+                    at: aat,
+                    path: a.value.path.value.clone(),
+                    check,
+                });
+            }
+            Action::ExpectResult(ExpectResult {
+                within_ms: e.within_ms.unwrap_or(env.within_ms),
+                asserts,
+            })
         }
     };
     // Captures are visible to later steps; a step's bind and vars stay its own.
@@ -1035,6 +1173,13 @@ fn load_step(
             .iter()
             .map(|(n, _)| n.clone())
             .chain(c.expect.checks.body.iter().flat_map(|b| b.capture_names()))
+            .collect(),
+        Action::ExpectReturn(e) => e
+            .checks
+            .capture
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(e.checks.body.iter().flat_map(|b| b.capture_names()))
             .collect(),
         Action::ExpectRequest(e) => e
             .checks

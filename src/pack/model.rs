@@ -172,6 +172,36 @@ pub enum Action {
     ExpectNoRequest(ExpectNoRequest),
     /// The GAP must abort the TLS handshake with an actor.
     ExpectTlsRefusal { actor: String, within_ms: u64 },
+    /// An AMC settles the invoices it received: the mirror AMC of `actor` (GAP packs), or the
+    /// AMC under test (through its profile's hook, or by waiting its stated delay).
+    PaymentRun { actor: Option<String> },
+    /// A return file `RSP-<numero>.xml` must appear in the return drop.
+    ExpectReturn(ExpectReturn),
+    /// The last trigger's action must end, and what the driver answered (JSON) is checked.
+    ExpectResult(ExpectResult),
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectReturn {
+    /// Template of the invoice number: the file is `RSP-<numero>.xml`.
+    pub numero: Template,
+    pub within_ms: u64,
+    /// Checks on the file: its body template is a whole document (no envelope).
+    pub checks: MessageChecks,
+}
+
+/// One check on a driver's JSON answer: a dotted path (`calls.0.outcome`).
+#[derive(Debug, Clone)]
+pub struct ResultAssertion {
+    pub at: Location,
+    pub path: String,
+    pub check: AssertCheck,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpectResult {
+    pub within_ms: u64,
+    pub asserts: Vec<ResultAssertion>,
 }
 
 impl Step {
@@ -190,6 +220,12 @@ impl Step {
                 }
             ),
             Action::ExpectTlsRefusal { actor, .. } => format!("expect TLS refusal of {actor}"),
+            Action::PaymentRun { actor } => match actor {
+                Some(a) => format!("payment run of {a}"),
+                None => "payment run".into(),
+            },
+            Action::ExpectReturn(_) => "expect return file".into(),
+            Action::ExpectResult(_) => "expect driver result".into(),
         };
         match &self.title {
             Some(t) => format!("{base} — {t}"),
