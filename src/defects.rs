@@ -155,6 +155,81 @@ pub const AMC: &[Defect] = &[
         "5 (IDB check 6: R03 for V2 domains in 1.04)",
         "SSR/PSY/HAD and categorieEtablissement accepted in a 1.04 request",
     ),
+    amc(
+        "r08-unchecked",
+        "5 (intermediate billing: R08, one engagement per (idDossier, rang))",
+        "a CLC for a period whose engagement is active or invoiced is engaged again (the derniere rule still holds)",
+    ),
+    amc(
+        "last-period-ignored",
+        "5 (intermediate billing: R08 for a new rang once the derniere period is engaged)",
+        "a new rang after (or missing before) the engaged derniere period is engaged",
+    ),
+    amc(
+        "dre-cancelled-engagement",
+        "5 (DRE: R20 for a cancelled engagement)",
+        "a DRE on a cancelled engagement is processed as on an active one (an unknown engagement is still R20)",
+    ),
+    amc(
+        "dre-duplicate-number",
+        "5 (DRE: R22, numeroFacture already received)",
+        "R22 never raised: an invoice number already received is accepted again and replaces the first invoice",
+    ),
+    amc(
+        "dre-twice-invoiced",
+        "5 (DRE: R26, engagement already invoiced under another number)",
+        "R26 never raised: an invoiced engagement is invoiced again under a new number",
+    ),
+    amc(
+        "dre-amounts-unchecked",
+        "5 (DRE: R21, amounts different from the engagement)",
+        "R21 never raised: totalAmc and the lines' montantAmc are not compared with the engagement",
+    ),
+    amc(
+        "del-invoiced",
+        "5 (DEL: R12 for an invoiced engagement)",
+        "DEL of an invoiced engagement answered OK (the engagement is cancelled)",
+    ),
+    amc(
+        "anf-paid",
+        "5 (ANF: R24 for a paid invoice)",
+        "ANF of a paid invoice answered OK (cancelled, its engagement active again); a rejected one is still R24",
+    ),
+    amc(
+        "anf-in-v1",
+        "5 (ANF only in 2.00: roc:VersionNonSupportee in a 1.04 request)",
+        "ANF processed in a 1.04 request",
+    ),
+    amc(
+        "rsp-early-invoice-paid",
+        "5 (returns: R25 rejection of an invoice dated before the end of care)",
+        "R25 never raised at the payment run: early invoices are paid",
+    ),
+    amc(
+        "rsp-amount-wrong",
+        "5 (returns: montantPaye = the invoice's totalAmc)",
+        "montantPaye is totalAmc - 0.01 on every payment",
+    ),
+    amc(
+        "rsp-not-atomic",
+        "5 (returns: a file is written whole, temporary name then rename)",
+        "each RSP file is written in place under its final name, in two halves 200 ms apart",
+    ),
+    amc(
+        "message-patient-in-v1",
+        "5 (messagePatient never in a 1.04 answer)",
+        "messagePatient also sent in a 1.04 CLC answer",
+    ),
+    amc(
+        "optam-ignored",
+        "5 (DH: min(tauxDh, 100) - 20 for a non-OPTAM practitioner)",
+        "praticienOptam false treated as true: every DH line at tauxDh",
+    ),
+    amc(
+        "anf-engagement-stays-invoiced",
+        "5 (registries: an engagement is active again when its invoice is cancelled by ANF)",
+        "after an ANF the engagement stays invoiced by the cancelled invoice: a new DRE on it gets R26, a DEL R12",
+    ),
 ];
 
 const fn gap(name: &'static str, rule: &'static str, description: &'static str) -> Defect {
@@ -255,7 +330,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), AMC.len());
-        assert_eq!(AMC.len(), 26);
+        assert_eq!(AMC.len(), 41);
         assert_eq!(find("amc", "hang-del").unwrap().sut, "amc");
         assert!(find("gap", "hang-del").is_none());
         assert!(find("amc", "nope").is_none());

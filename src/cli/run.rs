@@ -663,6 +663,7 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         },
         finess_juridique,
         finess_geographique,
+        returns: scratch.0.join("returns"),
     };
     let sut = SutInfo {
         profile: profile

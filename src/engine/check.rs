@@ -381,6 +381,70 @@ pub fn message(
     }
 }
 
+/// The value at a dotted path of a JSON document (`calls.0.outcome`): strings as they are,
+/// other scalars as JSON text; None when absent or null.
+pub fn json_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        cur = match cur {
+            serde_json::Value::Object(m) => m.get(part)?,
+            serde_json::Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match cur {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// One assertion on a driver's JSON answer.
+pub fn json_assertion(
+    v: &serde_json::Value,
+    a: &crate::pack::ResultAssertion,
+    vars: &BTreeMap<String, String>,
+    index: usize,
+) -> Option<Finding> {
+    let got = json_at(v, &a.path);
+    let fail = match &a.check {
+        AssertCheck::Exists(want) => (got.is_some() != *want).then(|| {
+            (
+                if *want { "present" } else { "absent" }.to_string(),
+                got.clone().unwrap_or_else(|| "absent".into()),
+            )
+        }),
+        AssertCheck::Equals(t) => match t.render(vars, Mode::Text) {
+            Err(d) => Some((format!("({d})"), String::new())),
+            Ok(want) => (got.as_deref() != Some(want.as_str()))
+                .then(|| (want, got.clone().unwrap_or_else(|| "nothing".into()))),
+        },
+        AssertCheck::NotEquals(t) => match t.render(vars, Mode::Text) {
+            Err(d) => Some((format!("({d})"), String::new())),
+            Ok(other) => (got.as_deref() == Some(other.as_str()))
+                .then(|| (format!("anything but {other}"), other)),
+        },
+        AssertCheck::Matches(r) => match &got {
+            Some(g) if r.is_match(g) => None,
+            _ => Some((
+                format!("/{}/", r.as_str()),
+                got.clone().unwrap_or_else(|| "nothing".into()),
+            )),
+        },
+    };
+    fail.map(|(want, actual)| Finding {
+        check: "result".into(),
+        message: format!(
+            "driver result {}: expected {want}, got {actual} (assertion at {})",
+            a.path, a.at
+        ),
+        location: Some(a.path.clone()),
+        expected: Some(want),
+        actual: Some(actual),
+        step: Some(index),
+    })
+}
+
 fn has_header(envelope: &xml::Element) -> bool {
     envelope.elements().any(|e| e.local == "Header")
 }

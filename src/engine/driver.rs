@@ -152,6 +152,19 @@ impl DriverSession {
         Ok(())
     }
 
+    /// Wait for the last action started (at most `timeout`) and take what the driver answered.
+    pub async fn last_result(&mut self, timeout: Duration) -> Result<Value, String> {
+        let (label, task) = self.tasks.pop().ok_or("no trigger was started before")?;
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(r)) => r.map_err(|e| format!("driver, {label}: {e}")),
+            Ok(Err(e)) => Err(format!("driver, {label}: {e}")),
+            Err(_) => Err(format!(
+                "driver, {label}: not finished after {} ms",
+                timeout.as_millis()
+            )),
+        }
+    }
+
     /// Whether every started action has finished.
     pub fn idle(&self) -> bool {
         self.tasks.iter().all(|(_, t)| t.is_finished())

@@ -29,6 +29,8 @@ pub struct GapSetup {
     pub driver: DriverContext,
     pub finess_juridique: String,
     pub finess_geographique: String,
+    /// Folder holding each scenario's return drop (`<returns>/<scenario>`).
+    pub returns: PathBuf,
 }
 
 /// One GAP scenario in progress.
@@ -45,6 +47,8 @@ pub struct Session<'a> {
     stop: Arc<AtomicBool>,
     /// Whether the last trigger went to a person (waits are then the driver's timeout).
     operator_waiting: bool,
+    /// This scenario's return drop, where the mirror AMCs write RSP files.
+    drop: PathBuf,
 }
 
 fn finding(check: &str, message: String, step: usize) -> Finding {
@@ -143,6 +147,19 @@ impl<'a> Session<'a> {
         )
         .await
         .map_err(|e| format!("cannot start the lab's mirrors: {e}"))?;
+        let safe: String = sc
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let drop = setup.returns.join(safe);
+        std::fs::create_dir_all(&drop).map_err(|e| format!("{}: {e}", drop.display()))?;
         Ok(Session {
             pack,
             setup,
@@ -153,6 +170,7 @@ impl<'a> Session<'a> {
             side: vec![],
             stop,
             operator_waiting: false,
+            drop,
         })
     }
 
@@ -282,6 +300,7 @@ impl<'a> Session<'a> {
                 "client_key": f(crate::pki::files::CLIENT_KEY),
                 "finess_juridique": self.setup.finess_juridique,
                 "finess_geographique": self.setup.finess_geographique,
+                "return_drop": self.drop.display().to_string(),
             }
         }))
     }
@@ -338,7 +357,51 @@ impl<'a> Session<'a> {
                     .await
             }
             crate::pack::Action::Call(_) => Flow::Error("a `call` step in a GAP scenario".into()),
-            _ => Flow::Error("PENDING: billing steps in GAP scenarios".into()),
+            crate::pack::Action::PaymentRun { actor } => {
+                let Some(amc) = actor.as_ref().and_then(|a| self.lab.amcs.get(a).cloned()) else {
+                    return StepRun {
+                        outcome: out,
+                        flow: Flow::Error(format!(
+                            "step {} at {}: a payment run in a GAP scenario names its amc actor",
+                            index + 1,
+                            st.at
+                        )),
+                    };
+                };
+                let runner = super::billing::PaymentRunner::Embedded(amc);
+                let name = actor.clone().unwrap_or_default();
+                return super::billing::payment_run(Some(&runner), &name, &self.drop, st, index)
+                    .await;
+            }
+            crate::pack::Action::ExpectReturn(er) => {
+                let drop = self.drop.clone();
+                return super::billing::expect_return(
+                    self.pack, &drop, "amc", "gap", er, scope, st, index,
+                )
+                .await;
+            }
+            crate::pack::Action::ExpectResult(e) => {
+                let wait = Duration::from_millis(e.within_ms.max(if self.operator_waiting {
+                    self.setup.driver.timeout.as_millis() as u64
+                } else {
+                    0
+                }));
+                match self.driver.last_result(wait).await {
+                    Err(err) => {
+                        out.findings.push(finding("driver", err, index));
+                        Flow::Stop
+                    }
+                    Ok(v) => {
+                        out.captures.insert("result".into(), v.to_string());
+                        for a in &e.asserts {
+                            if let Some(f) = check::json_assertion(&v, a, &vars, index) {
+                                out.findings.push(f);
+                            }
+                        }
+                        Flow::Continue
+                    }
+                }
+            }
         };
         // Tolerated exchanges answered meanwhile are shown with the step.
         if out.exchange.is_none() {

@@ -1,24 +1,33 @@
-//! The embedded reference AMC: ROC model V1 (and the cheap parts of V2) for IDB, SIM, CLC and
-//! DEL, served over HTTPS with mutual TLS. It is also the mirror AMC the establishment under
-//! test talks to. Defect switches ([`crate::defects::AMC`]) each break one rule.
+//! The embedded reference AMC: ROC model V1 and V2 for IDB, SIM, CLC, DEL, DRE and ANF,
+//! served over HTTPS with mutual TLS, and its payment run writing the returns (RSP). It is
+//! also the mirror AMC the establishment under test talks to. Defect switches
+//! ([`crate::defects::AMC`]) each break one rule.
 //!
 //! # Processing order
 //!
 //! 1. Routing: the last segment of the path (query and a trailing `/` ignored) names the
-//!    operation (`IDB`, `SIM`, `CLC`, `DEL`): any prefix works (`<base_url>/IDB`). Another
-//!    path → 404; another method than POST on an operation path → 405 (`Allow: POST`).
+//!    operation (`IDB`, `SIM`, `CLC`, `DEL`, `DRE`, `ANF`): any prefix works
+//!    (`<base_url>/IDB`). Another path → 404; another method than POST on an operation path
+//!    → 405 (`Allow: POST`).
 //! 2. The body must be UTF-8 and well-formed XML, the root a SOAP 1.2 `Envelope` (the
 //!    configured `env_ns`) with a `Body` whose single element is the operation's request root
 //!    in the SEL namespace; otherwise fault `env:Sender` / `roc:SchemaInvalide` (HTTP 400).
 //! 3. Mandatory elements present and lexically valid (sections 3 and 4), else
 //!    `roc:SchemaInvalide` with a reason naming the element by its path from the request
 //!    root (`idbRequete/beneficiaire/nir`). Presence is checked by namespace URI and local
-//!    name; element order is not enforced and unknown elements are ignored.
+//!    name; element order is not enforced and unknown elements are ignored. In a DRE, whose
+//!    rules list no `R05`, `dateFacture` must also be a real calendar date and `montantAmc`
+//!    and `totalAmc` amounts with exactly two decimals (section 3), else `SchemaInvalide`.
 //! 4. `versionNorme` must be a version the AMC entry accepts (for an AMC number this endpoint
-//!    does not serve: one of the endpoint's versions), else `roc:VersionNonSupportee` (400).
+//!    does not serve: one of the endpoint's versions), else `roc:VersionNonSupportee` (400);
+//!    an ANF in a `1.04` request gets the same fault (ANF exists from `2.00`).
 //! 5. Identity binding: `entete/emetteur/finessJuridique` must equal the client certificate
 //!    CN, else `roc:NonAutorise` (403). A request without client certificate fails it too.
-//! 6. Business rules ([`crate::roc::rules`]): HTTP 200, `statut` OK or KO.
+//! 6. Business rules ([`crate::roc::rules`], [`crate::roc::registry`]): HTTP 200, `statut`
+//!    OK or KO. DEL, DRE and ANF first give `R06` for an AMC number this endpoint does not
+//!    serve. CLC: the computation checks (R06, R05, R01, R04, R02, R03, R07, R05 on amounts),
+//!    then `R08`: a period is refused only for a CLC that would otherwise engage it (the
+//!    spec states R08 apart, as the refusal to engage), checked and recorded atomically.
 //!
 //! An unexpected internal error (a panic while processing) gives `env:Receiver` /
 //! `roc:ErreurInterne` (HTTP 500).
@@ -30,7 +39,7 @@
 //! Element order of every answer:
 //!
 //! ```text
-//! <roc:{idb,sim,clc,del}Reponse>
+//! <roc:{idb,sim,clc,del,dre,anf}Reponse>
 //!   enteteReponse: idFlux (new UUID), idFluxRequete, dateHeureReponse (RFC 3339, numeric
 //!                  offset, whole seconds), versionNorme (as in the request)
 //!   statut (OK | KO)
@@ -41,19 +50,42 @@
 //!   CLC OK: numeroEngagement, lignes, totalAmc, totalResteACharge, messagePatient (2.00 only,
 //!           when the beneficiary has one)
 //!   DEL OK: dateAnnulation (today, YYYY-MM-DD)
+//!   DRE OK: accuseReception (numeroFacture, dateReception: today)
+//!   ANF OK: dateAnnulation (the day the invoice was cancelled: today, or an earlier day
+//!           for an invoice already cancelled)
 //! ```
+//!
+//! # Returns (RSP)
+//!
+//! [`Amc::payment_run`] settles the `received` invoices ([`Registry::settle`]) and writes one
+//! plain XML document per invoice, `RSP-<numeroFacture>.xml` (characters of the number other
+//! than ASCII letters, digits, `.`, `_` and `-` written `%XX` per UTF-8 byte, so that the name
+//! stays one file of the folder), root `roc:rsp` in the configured SEL namespace:
+//!
+//! ```text
+//! <roc:rsp> numeroFacture, numeroEngagement, then
+//!   paiement (montantPaye, datePaiement: today, referenceVirement: VIR- + 12 hex digits)
+//!   | rejet (code R25, libelle)
+//! ```
+//!
+//! Each file is written whole: a temporary name in the same folder (`.RSP-….xml.<hex>.tmp`,
+//! which no `RSP-*.xml` pattern matches), fsync, rename; the folder is synced at the end.
 
 use crate::net::server::{Handler, Request, Response, Server};
 use crate::net::tls::ClientAuth;
 use crate::pki::Pki;
 use crate::roc::rules::{self, Demande, PeriodeDemande, Prestation};
 use crate::roc::{
-    Categorie, CodePrestation, Deviations, Domaine, Engagement, EngagementState, Ko, Operation,
-    Population, Registry, TypePec, Version, dates, ids, money,
+    Categorie, CodePrestation, Deviations, Domaine, DreDemande, Engagement, EngagementState,
+    Facture, Ko, Operation, Population, Registry, Reglement, Settlement, TypePec, Version, dates,
+    ids, money,
 };
 use crate::soap;
 use crate::xml::{self, Element};
+use rust_decimal::Decimal;
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -65,6 +97,10 @@ pub const WRONG_SEL_NS: &str = "urn:roc:sel";
 pub const SLOW_CLC_DELAY: Duration = Duration::from_millis(4300);
 /// Delay of the `hang-del` defect.
 pub const HANG_DEL_DELAY: Duration = Duration::from_secs(3600);
+/// Pause of the `rsp-not-atomic` defect between the two halves of a return file.
+pub const RSP_NOT_ATOMIC_PAUSE: Duration = Duration::from_millis(200);
+/// Libellé of a rejection at the payment run (`R25`).
+pub const R25_LIBELLE: &str = "facture antérieure à la fin des soins";
 
 const SOAP12_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
 const SOAP11_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -114,17 +150,18 @@ pub enum Op {
     Sim,
     Clc,
     Del,
+    /// Invoice (V1 and V2).
+    Dre,
+    /// Invoice cancellation (`2.00` only).
+    Anf,
 }
 
 impl Op {
+    /// Every operation, in the spec's order.
+    pub const ALL: [Op; 6] = [Op::Idb, Op::Sim, Op::Clc, Op::Del, Op::Dre, Op::Anf];
+
     pub fn from_name(s: &str) -> Option<Op> {
-        match s {
-            "IDB" => Some(Op::Idb),
-            "SIM" => Some(Op::Sim),
-            "CLC" => Some(Op::Clc),
-            "DEL" => Some(Op::Del),
-            _ => None,
-        }
+        Op::ALL.into_iter().find(|op| op.name() == s)
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -132,6 +169,8 @@ impl Op {
             Op::Sim => "SIM",
             Op::Clc => "CLC",
             Op::Del => "DEL",
+            Op::Dre => "DRE",
+            Op::Anf => "ANF",
         }
     }
     /// Request root element.
@@ -141,6 +180,8 @@ impl Op {
             Op::Sim => "simRequete",
             Op::Clc => "clcRequete",
             Op::Del => "delRequete",
+            Op::Dre => "dreRequete",
+            Op::Anf => "anfRequete",
         }
     }
     /// Response root element.
@@ -150,6 +191,8 @@ impl Op {
             Op::Sim => "simReponse",
             Op::Clc => "clcReponse",
             Op::Del => "delReponse",
+            Op::Dre => "dreReponse",
+            Op::Anf => "anfReponse",
         }
     }
 }
@@ -183,6 +226,18 @@ pub fn deviations(defects: &BTreeSet<String>) -> Deviations {
         sim_on_ace: on("sim-on-ace"),
         v2_domain_in_v1: on("v2-domain-in-v1"),
         double_del_accepted: on("double-del-accepted"),
+        r08_unchecked: on("r08-unchecked"),
+        last_period_ignored: on("last-period-ignored"),
+        dre_cancelled_engagement: on("dre-cancelled-engagement"),
+        dre_duplicate_number: on("dre-duplicate-number"),
+        dre_twice_invoiced: on("dre-twice-invoiced"),
+        dre_amounts_unchecked: on("dre-amounts-unchecked"),
+        del_invoiced: on("del-invoiced"),
+        anf_paid: on("anf-paid"),
+        anf_engagement_stays_invoiced: on("anf-engagement-stays-invoiced"),
+        rsp_early_invoice_paid: on("rsp-early-invoice-paid"),
+        rsp_amount_wrong: on("rsp-amount-wrong"),
+        optam_ignored: on("optam-ignored"),
     }
 }
 
@@ -201,6 +256,9 @@ struct Flags {
     schema_lax: bool,
     any_version: bool,
     faults_http_200: bool,
+    anf_in_v1: bool,
+    message_patient_in_v1: bool,
+    rsp_not_atomic: bool,
 }
 
 impl Flags {
@@ -219,11 +277,16 @@ impl Flags {
             schema_lax: on("schema-lax"),
             any_version: on("any-version"),
             faults_http_200: on("faults-http-200"),
+            anf_in_v1: on("anf-in-v1"),
+            message_patient_in_v1: on("message-patient-in-v1"),
+            rsp_not_atomic: on("rsp-not-atomic"),
         }
     }
 }
 
-/// A running AMC: configuration and the engagement registry shared by all its requests.
+/// A running AMC: configuration and the engagement and invoice registry shared by all its
+/// requests and its payment runs. [`Amc::new`] gives an `Arc<Amc>`: the same handle serves
+/// ([`Amc::handler`]) and runs payments ([`Amc::payment_run`]).
 pub struct Amc {
     cfg: AmcConfig,
     dev: Deviations,
@@ -248,6 +311,17 @@ pub fn handler(cfg: AmcConfig) -> Handler {
 /// Serve `cfg` on `listen` (e.g. `127.0.0.1:0`): server identity `pki.amc_server`, client
 /// certificates checked against `pki.ca_cert_pem` as [`client_auth`] says.
 pub async fn start(listen: &str, pki: &Pki, cfg: AmcConfig) -> std::io::Result<Server> {
+    start_with_handle(listen, pki, cfg)
+        .await
+        .map(|(server, _)| server)
+}
+
+/// [`start`], also giving the AMC behind the server (its registry, its payment runs).
+pub async fn start_with_handle(
+    listen: &str,
+    pki: &Pki,
+    cfg: AmcConfig,
+) -> std::io::Result<(Server, Arc<Amc>)> {
     let unknown = cfg.unknown_defects();
     if !unknown.is_empty() {
         return Err(std::io::Error::new(
@@ -261,7 +335,9 @@ pub async fn start(listen: &str, pki: &Pki, cfg: AmcConfig) -> std::io::Result<S
         client_auth(&cfg.defects),
     )
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    Server::start(listen, tls, handler(cfg)).await
+    let amc = Amc::new(cfg);
+    let server = Server::start(listen, tls, amc.handler()).await?;
+    Ok((server, amc))
 }
 
 /// Date and time of one request's processing.
@@ -345,6 +421,17 @@ enum Body {
     },
     Del {
         numero_engagement: String,
+    },
+    Dre {
+        numero_engagement: String,
+        numero_facture: String,
+        date_facture: time::Date,
+        /// `montantAmc` of each line, in request order.
+        montants: Vec<Decimal>,
+        total_amc: Decimal,
+    },
+    Anf {
+        numero_facture: String,
     },
 }
 
@@ -535,7 +622,7 @@ impl Amc {
         let root = xml::parse(text).map_err(|e| Fault::schema(format!("XML mal formé : {e}")))?;
         let request = self.request_element(op, &root)?;
         let parsed = self.read(op, request)?;
-        let version = self.check_version(&parsed.entete)?;
+        let version = self.check_version(op, &parsed.entete)?;
         self.check_identity(&parsed.entete, req)?;
         let body = self.business(&parsed, version, now);
         Ok(self.answer(op, &parsed.entete, &body, now))
@@ -587,6 +674,32 @@ impl Amc {
                 r.value(root, rp, "motifAnnulation", any)?;
                 Body::Del { numero_engagement }
             }
+            Op::Dre => {
+                let numero_engagement =
+                    r.value(root, rp, "numeroEngagement", ids::is_numero_engagement)?;
+                let numero_facture = r.value(root, rp, "numeroFacture", ids::is_numero_facture)?;
+                let date_facture =
+                    r.value(root, rp, "dateFacture", |s| dates::parse_iso(s).is_some())?;
+                let lines = read_lines(&r, root, rp, true)?;
+                let total_amc =
+                    r.value(root, rp, "totalAmc", |s| money::parse_amount(s).is_some())?;
+                Body::Dre {
+                    numero_engagement,
+                    numero_facture,
+                    // Validated by the readers above.
+                    date_facture: dates::parse_iso(&date_facture).unwrap_or(time::Date::MIN),
+                    montants: lines
+                        .into_iter()
+                        .map(|(_, m)| m.unwrap_or(Decimal::ZERO))
+                        .collect(),
+                    total_amc: money::parse_amount(&total_amc).unwrap_or(Decimal::ZERO),
+                }
+            }
+            Op::Anf => {
+                let numero_facture = r.value(root, rp, "numeroFacture", ids::is_numero_facture)?;
+                r.value(root, rp, "motif", any)?;
+                Body::Anf { numero_facture }
+            }
             Op::Idb | Op::Sim | Op::Clc => {
                 // dateSortie: optional for IDB, and for a CLC engaging a billing period.
                 let has_periode = op == Op::Clc && root.child(r.ns, "periodeFacturation").is_some();
@@ -615,8 +728,9 @@ impl Amc {
         })
     }
 
-    /// The version the request is processed under.
-    fn check_version(&self, e: &Entete) -> Result<Version, Fault> {
+    /// The version the request is processed under; ANF only from `2.00` (in a `1.04` request
+    /// → `VersionNonSupportee`, not under `anf-in-v1`).
+    fn check_version(&self, op: Op, e: &Entete) -> Result<Version, Fault> {
         let pop = &self.cfg.population;
         let accepted = match pop.amc(&e.numero_amc) {
             Some(a) if rules::serves(pop, &self.cfg.endpoint, &e.numero_amc, &self.dev) => {
@@ -624,7 +738,19 @@ impl Amc {
             }
             _ => pop.endpoint_versions(&self.cfg.endpoint),
         };
+        let anf_v1 = op == Op::Anf
+            && Version::parse(&e.version) == Some(Version::V1_04)
+            && !self.flags.anf_in_v1;
         match Version::parse(&e.version) {
+            Some(_) if anf_v1 && accepted.iter().any(|a| a == &e.version) => Err(Fault {
+                code: "Sender",
+                subcode: "VersionNonSupportee",
+                reason: format!(
+                    "ANF n'existe pas en version de norme {} (2.00 seulement)",
+                    e.version
+                ),
+                status: 400,
+            }),
             Some(v) if accepted.iter().any(|a| a == &e.version) => Ok(v),
             _ if self.flags.any_version => Ok(Version::V1_04),
             _ => Err(Fault {
@@ -735,17 +861,19 @@ impl Amc {
                     Operation::Clc,
                     &self.dev,
                 ) {
-                    Ok(c) => {
-                        let numero = self.engage(&p.entete, &d, id_dossier, &c, now);
-                        x.leaf("statut", "OK");
-                        x.leaf("numeroEngagement", &numero);
-                        lines_body(&mut x, &c);
-                        if version == Version::V2_00
-                            && let Some(m) = &c.eligible.beneficiaire.message_patient
-                        {
-                            x.leaf("messagePatient", m);
+                    Ok(c) => match self.engage(&p.entete, &d, id_dossier, &c, now) {
+                        Ok(numero) => {
+                            x.leaf("statut", "OK");
+                            x.leaf("numeroEngagement", &numero);
+                            lines_body(&mut x, &c);
+                            if (version == Version::V2_00 || self.flags.message_patient_in_v1)
+                                && let Some(m) = &c.eligible.beneficiaire.message_patient
+                            {
+                                x.leaf("messagePatient", m);
+                            }
                         }
-                    }
+                        Err(ko) => ko_body(&mut x, ko),
+                    },
                     Err(ko) => ko_body(&mut x, ko),
                 }
             }
@@ -771,11 +899,68 @@ impl Amc {
                     Err(ko) => ko_body(&mut x, ko),
                 }
             }
+            Body::Dre {
+                numero_engagement,
+                numero_facture,
+                date_facture,
+                montants,
+                total_amc,
+            } => {
+                let result = if rules::serves(pop, ep, &p.entete.numero_amc, &self.dev) {
+                    let d = DreDemande {
+                        numero_engagement: numero_engagement.clone(),
+                        numero_facture: numero_facture.clone(),
+                        numero_amc: p.entete.numero_amc.clone(),
+                        finess_juridique: p.entete.finess_juridique.clone(),
+                        date_facture: *date_facture,
+                        montants: montants.clone(),
+                        total_amc: *total_amc,
+                    };
+                    self.registry()
+                        .invoice(&d, now.today, &self.dev)
+                        .map(|f| (f.numero.clone(), f.received_on))
+                } else {
+                    Err(Ko::R06)
+                };
+                match result {
+                    Ok((numero, received_on)) => {
+                        x.leaf("statut", "OK");
+                        x.open("accuseReception");
+                        x.leaf("numeroFacture", &numero);
+                        x.leaf("dateReception", &dates::format_iso(received_on));
+                        x.close("accuseReception");
+                    }
+                    Err(ko) => ko_body(&mut x, ko),
+                }
+            }
+            Body::Anf { numero_facture } => {
+                let result = if rules::serves(pop, ep, &p.entete.numero_amc, &self.dev) {
+                    self.registry()
+                        .cancel_invoice(
+                            numero_facture,
+                            &p.entete.numero_amc,
+                            &p.entete.finess_juridique,
+                            now.today,
+                            &self.dev,
+                        )
+                        .map(|f| f.cancelled_on.unwrap_or(now.today))
+                } else {
+                    Err(Ko::R06)
+                };
+                match result {
+                    Ok(on) => {
+                        x.leaf("statut", "OK");
+                        x.leaf("dateAnnulation", &dates::format_iso(on));
+                    }
+                    Err(ko) => ko_body(&mut x, ko),
+                }
+            }
         }
         x
     }
 
-    /// Record the engagement of a CLC and return its number.
+    /// Record the engagement of a CLC and return its number; R08 for a billing period
+    /// already engaged (checked under the same lock as the recording).
     fn engage(
         &self,
         e: &Entete,
@@ -783,8 +968,11 @@ impl Amc {
         id_dossier: &str,
         c: &rules::Computation,
         now: &Now,
-    ) -> String {
+    ) -> Result<String, Ko> {
         let mut reg = self.registry();
+        if let Some(p) = &c.periode {
+            reg.check_periode(&e.numero_amc, &e.finess_juridique, id_dossier, p, &self.dev)?;
+        }
         let numero = reg.fresh_number(|| uuid::Uuid::new_v4().as_u128());
         let engagement = Engagement {
             numero: numero.clone(),
@@ -806,7 +994,102 @@ impl Amc {
         };
         // The number is fresh and the registry locked: recording cannot fail.
         let _ = reg.record(engagement);
-        numero
+        Ok(numero)
+    }
+
+    /// The payment run (spec section 5, "Returns"): every `received` invoice is paid or
+    /// rejected ([`Registry::settle`]) and gets its return `RSP-<numeroFacture>.xml` in
+    /// `drop` (created if missing), written whole (see the module documentation). Returns the
+    /// files written, in invoice number order. Blocking (file I/O, and the pauses of the
+    /// `rsp-not-atomic` defect): from async code, use [`Amc::payment_run_async`].
+    ///
+    /// The registry lock is held only while deciding, not while writing. On an I/O error the
+    /// invoices whose return was not written are put back `received` ([`Registry::unsettle`])
+    /// and the error is returned.
+    pub fn payment_run(&self, drop: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.payment_run_selected(drop, |_| true)
+    }
+
+    /// [`Amc::payment_run`] over the `received` invoices `select` keeps (e.g. one
+    /// establishment's, or one scenario's numbers); the others stay `received`.
+    pub fn payment_run_selected(
+        &self,
+        drop: &Path,
+        select: impl Fn(&Facture) -> bool,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(drop)?;
+        let today = Now::get().today;
+        let settled =
+            self.registry()
+                .settle(select, today, || uuid::Uuid::new_v4().as_u128(), &self.dev);
+        let mut written = Vec::with_capacity(settled.len());
+        for (i, s) in settled.iter().enumerate() {
+            let name = rsp_file_name(&s.numero_facture);
+            let doc = self.rsp_document(s);
+            let result = if self.flags.rsp_not_atomic {
+                write_in_two_halves(drop, &name, doc.as_bytes())
+            } else {
+                write_whole(drop, &name, doc.as_bytes())
+            };
+            match result {
+                Ok(path) => written.push(path),
+                Err(e) => {
+                    let mut reg = self.registry();
+                    for s in &settled[i..] {
+                        reg.unsettle(&s.numero_facture);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        sync_dir(drop);
+        Ok(written)
+    }
+
+    /// [`Amc::payment_run`] on a blocking thread.
+    pub async fn payment_run_async(
+        self: &Arc<Self>,
+        drop: PathBuf,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        let amc = Arc::clone(self);
+        tokio::task::spawn_blocking(move || amc.payment_run(&drop))
+            .await
+            .map_err(|e| std::io::Error::other(format!("payment run: {e}")))?
+    }
+
+    /// The return document of one settled invoice.
+    fn rsp_document(&self, s: &Settlement) -> String {
+        let mut x = Xml::new();
+        x.out
+            .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        x.out.push_str(&format!(
+            "<roc:rsp xmlns:roc=\"{}\">\n",
+            soap::escape(&self.cfg.sel_ns)
+        ));
+        x.depth = 1;
+        x.leaf("numeroFacture", &s.numero_facture);
+        x.leaf("numeroEngagement", &s.numero_engagement);
+        match &s.reglement {
+            Reglement::Paiement {
+                montant,
+                date,
+                reference,
+            } => {
+                x.open("paiement");
+                x.leaf("montantPaye", &money::format(*montant));
+                x.leaf("datePaiement", &dates::format_iso(*date));
+                x.leaf("referenceVirement", reference);
+                x.close("paiement");
+            }
+            Reglement::Rejet(ko) => {
+                x.open("rejet");
+                x.leaf("code", ko.code());
+                x.leaf("libelle", ko.libelle());
+                x.close("rejet");
+            }
+        }
+        x.out.push_str("</roc:rsp>\n");
+        x.out
     }
 
     fn answer_ns(&self) -> &str {
@@ -1078,6 +1361,20 @@ fn read_periode(
 }
 
 fn read_prestations(r: &Reader, root: &Element, rp: &str) -> Result<Vec<Prestation>, Fault> {
+    Ok(read_lines(r, root, rp, false)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// The `prestation` lines; with `dre`, each also carries `montantAmc` (exactly two
+/// decimals).
+fn read_lines(
+    r: &Reader,
+    root: &Element,
+    rp: &str,
+    dre: bool,
+) -> Result<Vec<(Prestation, Option<Decimal>)>, Fault> {
     let pp = format!("{rp}/prestations");
     let ps = r.block(root, rp, "prestations")?;
     let mut out = Vec::new();
@@ -1096,8 +1393,14 @@ fn read_prestations(r: &Reader, root: &Element, rp: &str) -> Result<Vec<Prestati
         let optam = r.optional(p, &path, "praticienOptam", |s| {
             ids::parse_boolean(s).is_some()
         })?;
+        let montant_amc = if dre {
+            let m = r.value(p, &path, "montantAmc", |s| money::parse_amount(s).is_some())?;
+            money::parse_amount(&m)
+        } else {
+            None
+        };
         let code = CodePrestation::parse(&code).unwrap_or(CodePrestation::Tm);
-        out.push(Prestation {
+        let prestation = Prestation {
             code,
             date_debut,
             date_fin,
@@ -1110,12 +1413,73 @@ fn read_prestations(r: &Reader, root: &Element, rp: &str) -> Result<Vec<Prestati
             } else {
                 None
             },
-        });
+        };
+        out.push((prestation, montant_amc));
     }
     if out.is_empty() {
         return Err(missing(&format!("{pp}/prestation")));
     }
     Ok(out)
+}
+
+/// `RSP-<numeroFacture>.xml`, the number's characters other than ASCII letters, digits, `.`,
+/// `_` and `-` written `%XX` (per UTF-8 byte, uppercase hexadecimal).
+pub fn rsp_file_name(numero_facture: &str) -> String {
+    let mut name = String::from("RSP-");
+    for b in numero_facture.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    name.push_str(".xml");
+    name
+}
+
+/// Write `content` to `dir/name` whole: a temporary file of the same folder
+/// (`.<name>.<hex>.tmp`), fsync, rename.
+fn write_whole(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(
+        ".{name}.{:08x}.tmp",
+        uuid::Uuid::new_v4().as_u128() as u32
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| path)
+}
+
+/// The `rsp-not-atomic` defect: written in place under its final name, in two halves with
+/// [`RSP_NOT_ATOMIC_PAUSE`] between them.
+fn write_in_two_halves(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path)?;
+    let half = content.len() / 2;
+    f.write_all(&content[..half])?;
+    f.flush()?;
+    std::thread::sleep(RSP_NOT_ATOMIC_PAUSE);
+    f.write_all(&content[half..])?;
+    f.sync_all()?;
+    Ok(path)
+}
+
+/// Make the renames of a folder durable (where the platform allows opening a folder).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]

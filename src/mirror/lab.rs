@@ -36,6 +36,8 @@ pub struct Lab {
     pub urls: BTreeMap<String, String>,
     /// Actor -> the mirror's own answer to a request.
     pub mirrors: BTreeMap<String, Handler>,
+    /// Actor -> the mirror AMC itself (for payment runs).
+    pub amcs: BTreeMap<String, Arc<crate::mirror::amc::Amc>>,
     pub incoming: mpsc::UnboundedReceiver<Incoming>,
     pub tls_failures: mpsc::UnboundedReceiver<TlsFailure>,
     servers: Vec<Server>,
@@ -95,12 +97,25 @@ impl Lab {
             servers.push(server);
         }
         let mut mirrors = BTreeMap::new();
+        let mut amcs = BTreeMap::new();
         for actor in pack.actors.values() {
-            mirrors.insert(actor.name.clone(), mirror(actor, pack, &urls, population));
+            let handler = if actor.role == "amc" {
+                let amc = crate::mirror::amc::Amc::new(crate::mirror::amc::AmcConfig::new(
+                    population.clone(),
+                    actor.endpoint.as_deref().unwrap_or("A"),
+                    Default::default(),
+                ));
+                amcs.insert(actor.name.clone(), amc.clone());
+                amc.handler()
+            } else {
+                annuaire(pack, &urls, population)
+            };
+            mirrors.insert(actor.name.clone(), handler);
         }
         Ok(Lab {
             urls,
             mirrors,
+            amcs,
             incoming,
             tls_failures,
             servers,
@@ -153,39 +168,25 @@ fn intercept(actor: &Actor, tx: mpsc::UnboundedSender<Incoming>) -> Handler {
     })
 }
 
-/// The mirror implementation of an actor, fresh (its own registries).
-fn mirror(
-    actor: &Actor,
-    pack: &Pack,
-    urls: &BTreeMap<String, String>,
-    population: &Population,
-) -> Handler {
-    match actor.role.as_str() {
-        "annuaire" => {
-            // Each AMC endpoint's base URL, from the amc actors of this lab.
-            let amc_urls: BTreeMap<String, String> = pack
-                .actors
-                .values()
-                .filter(|a| a.role == "amc")
-                .filter_map(|a| Some((a.endpoint.clone()?, urls.get(&a.name)?.clone())))
-                .collect();
-            let services: Vec<String> = pack
-                .actors
-                .values()
-                .find(|a| a.role == "amc")
-                .map(|a| a.operations.keys().cloned().collect())
-                .unwrap_or_default();
-            crate::mirror::annuaire::handler(crate::mirror::annuaire::AnnuaireConfig {
-                population: population.clone(),
-                amc_urls,
-                services,
-                ns: crate::mirror::annuaire::NS.to_string(),
-            })
-        }
-        _ => crate::mirror::amc::handler(crate::mirror::amc::AmcConfig::new(
-            population.clone(),
-            actor.endpoint.as_deref().unwrap_or("A"),
-            Default::default(),
-        )),
-    }
+/// The annuaire mirror, answering with the URLs of this lab's mirror AMCs.
+fn annuaire(pack: &Pack, urls: &BTreeMap<String, String>, population: &Population) -> Handler {
+    // Each AMC endpoint's base URL, from the amc actors of this lab.
+    let amc_urls: BTreeMap<String, String> = pack
+        .actors
+        .values()
+        .filter(|a| a.role == "amc")
+        .filter_map(|a| Some((a.endpoint.clone()?, urls.get(&a.name)?.clone())))
+        .collect();
+    let services: Vec<String> = pack
+        .actors
+        .values()
+        .find(|a| a.role == "amc")
+        .map(|a| a.operations.keys().cloned().collect())
+        .unwrap_or_default();
+    crate::mirror::annuaire::handler(crate::mirror::annuaire::AnnuaireConfig {
+        population: population.clone(),
+        amc_urls,
+        services,
+        ns: crate::mirror::annuaire::NS.to_string(),
+    })
 }

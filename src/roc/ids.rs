@@ -91,6 +91,11 @@ pub fn is_id_dossier(s: &str) -> bool {
     (1..=20).contains(&s.chars().count())
 }
 
+/// `numeroFacture`: 1–20 characters, none a control character.
+pub fn is_numero_facture(s: &str) -> bool {
+    (1..=20).contains(&s.chars().count()) && !s.chars().any(char::is_control)
+}
+
 /// `numeroEngagement`: 1–32 of `[A-Z0-9-]`.
 pub fn is_numero_engagement(s: &str) -> bool {
     (1..=32).contains(&s.len())
@@ -156,6 +161,22 @@ mod tests {
     fn key_is_two_digits() {
         assert!(nir_key_matches("1850775123456", "08"));
         assert!(!nir_key_matches("1850775123456", "8"));
+    }
+
+    #[test]
+    fn numero_facture() {
+        for ok in [
+            "F1",
+            "FAC-2026-0001",
+            "2026/0001",
+            "12345678901234567890",
+            "é",
+        ] {
+            assert!(is_numero_facture(ok), "{ok}");
+        }
+        for bad in ["", "123456789012345678901", "F\n1", "F\t1"] {
+            assert!(!is_numero_facture(bad), "{bad:?}");
+        }
     }
 
     #[test]

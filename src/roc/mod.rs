@@ -15,7 +15,10 @@ pub mod registry;
 pub mod rules;
 
 pub use population::{AmcEntry, Beneficiaire, Droits, Garanties, Population};
-pub use registry::{Engagement, EngagementState, Periode, Registry};
+pub use registry::{
+    DreDemande, Engagement, EngagementState, Facture, FactureState, Periode, Registry, Reglement,
+    Settlement,
+};
 pub use rules::{
     Computation, Demande, IdbOk, Ligne, Operation, Prestation, check_rights, compute, idb,
 };
@@ -279,4 +282,29 @@ pub struct Deviations {
     pub v2_domain_in_v1: bool,
     /// DEL of a cancelled engagement accepted.
     pub double_del_accepted: bool,
+    /// R08 for a `(idDossier, rang)` already engaged never raised (the `derniere` rule
+    /// still holds).
+    pub r08_unchecked: bool,
+    /// R08 for a new `rang` after an engaged `derniere` period never raised.
+    pub last_period_ignored: bool,
+    /// DRE on a cancelled engagement processed as on an active one (unknown stays R20).
+    pub dre_cancelled_engagement: bool,
+    /// R22 (invoice number already received) never raised.
+    pub dre_duplicate_number: bool,
+    /// R26 (engagement already invoiced under another number) never raised.
+    pub dre_twice_invoiced: bool,
+    /// R21 (amounts different from the engagement) never raised.
+    pub dre_amounts_unchecked: bool,
+    /// DEL of an invoiced engagement accepted (the engagement is cancelled): no R12.
+    pub del_invoiced: bool,
+    /// ANF of a paid invoice accepted (a rejected one is still R24).
+    pub anf_paid: bool,
+    /// After an ANF the engagement stays `invoiced` (held by the cancelled invoice).
+    pub anf_engagement_stays_invoiced: bool,
+    /// R25 never raised at the payment run: early invoices are paid.
+    pub rsp_early_invoice_paid: bool,
+    /// `montantPaye` is `totalAmc − 0.01` on every payment.
+    pub rsp_amount_wrong: bool,
+    /// `praticienOptam` false treated as true (the OPTAM rate for every DH line).
+    pub optam_ignored: bool,
 }

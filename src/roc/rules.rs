@@ -339,7 +339,8 @@ pub fn compute_line(
             }
         }
         CodePrestation::Dh => {
-            let rate = dh_rate(g.taux_dh, p.praticien_optam.unwrap_or(true));
+            let optam = p.praticien_optam.unwrap_or(true) || dev.optam_ignored;
+            let rate = dh_rate(g.taux_dh, optam);
             reste.min(pct(rate))
         }
         CodePrestation::Pf => reste,
@@ -442,6 +443,18 @@ mod tests {
         sim_on_ace: false,
         v2_domain_in_v1: false,
         double_del_accepted: false,
+        r08_unchecked: false,
+        last_period_ignored: false,
+        dre_cancelled_engagement: false,
+        dre_duplicate_number: false,
+        dre_twice_invoiced: false,
+        dre_amounts_unchecked: false,
+        del_invoiced: false,
+        anf_paid: false,
+        anf_engagement_stays_invoiced: false,
+        rsp_early_invoice_paid: false,
+        rsp_amount_wrong: false,
+        optam_ignored: false,
     };
 
     fn idb_a(d: &Demande) -> Result<IdbOk, Ko> {
@@ -967,6 +980,30 @@ mod tests {
         l.praticien_optam = Some(false);
         let c = sim(&v2_oqn, &[l]).unwrap();
         assert_eq!(c.lignes[0].montant_amc, dec("8.01"));
+    }
+
+    #[test]
+    fn optam_ignored_deviation() {
+        let v2_oqn = Demande {
+            version: Version::V2_00,
+            categorie: Some(Categorie::ExOqn),
+            ..p06()
+        };
+        let mut non_optam = line("DH", 1, "200.00", "50.00");
+        non_optam.praticien_optam = Some(false);
+        let dev = Deviations {
+            optam_ignored: true,
+            ..NO
+        };
+        let lines = [non_optam, line("TM", 1, "100.00", "80.00")];
+        let c = compute(&pop(), "A", &v2_oqn, &lines, None, Operation::Sim, &dev).unwrap();
+        // 150 % (OPTAM) capped at the reste instead of 80 %: 150.00, not 120.00.
+        assert_eq!(c.lignes[0].montant_amc, dec("150.00"));
+        assert_eq!(c.lignes[1].montant_amc, dec("20.00"));
+        assert_eq!(
+            sim(&v2_oqn, &lines).unwrap().lignes[0].montant_amc,
+            dec("120.00")
+        );
     }
 
     #[test]

@@ -75,6 +75,14 @@ struct Req {
     periode: Option<String>,
     lines: Vec<Line>,
     numero_engagement: String,
+    /// DRE, ANF.
+    numero_facture: String,
+    /// DRE.
+    date_facture: String,
+    /// DRE: `montantAmc` of each line (a line without one has none).
+    montants_amc: Vec<String>,
+    /// DRE.
+    total_amc: String,
     omit: Vec<&'static str>,
 }
 
@@ -102,6 +110,10 @@ fn p01() -> Req {
         periode: None,
         lines: vec![line("TM", "1", "120.00", "96.00")],
         numero_engagement: "ENG-000000000000".into(),
+        numero_facture: "F2026-0001".into(),
+        date_facture: "2026-03-06".into(),
+        montants_amc: vec!["24.00".into()],
+        total_amc: "24.00".into(),
         omit: vec![],
     }
 }
@@ -201,11 +213,15 @@ impl Req {
             self.el("contexte", &x)
         )
     }
-    fn prestations(&self) -> String {
+    fn prestations(&self, with_amc: bool) -> String {
         let mut s = String::new();
-        for l in &self.lines {
+        for (i, l) in self.lines.iter().enumerate() {
+            let amc = match self.montants_amc.get(i) {
+                Some(m) if with_amc => self.el("montantAmc", m),
+                _ => String::new(),
+            };
             let inner = format!(
-                "{}{}{}{}{}{}{}",
+                "{}{}{}{}{}{}{}{amc}",
                 self.el("code", l.code),
                 self.el("dateDebut", "2026-03-02"),
                 self.el("dateFin", "2026-03-05"),
@@ -223,20 +239,40 @@ impl Req {
     fn inner(&self, op: Op) -> String {
         match op {
             Op::Idb => format!("{}{}", self.entete(), self.stay()),
-            Op::Sim => format!("{}{}{}", self.entete(), self.stay(), self.prestations()),
+            Op::Sim => format!(
+                "{}{}{}",
+                self.entete(),
+                self.stay(),
+                self.prestations(false)
+            ),
             Op::Clc => format!(
                 "{}{}{}{}{}",
                 self.entete(),
                 self.stay(),
                 self.el("idDossier", &self.id_dossier),
                 self.periode.clone().unwrap_or_default(),
-                self.prestations()
+                self.prestations(false)
             ),
             Op::Del => format!(
                 "{}{}{}",
                 self.entete(),
                 self.el("numeroEngagement", &self.numero_engagement),
                 self.el("motifAnnulation", "séjour annulé")
+            ),
+            Op::Dre => format!(
+                "{}{}{}{}{}{}",
+                self.entete(),
+                self.el("numeroEngagement", &self.numero_engagement),
+                self.el("numeroFacture", &self.numero_facture),
+                self.el("dateFacture", &self.date_facture),
+                self.prestations(true),
+                self.el("totalAmc", &self.total_amc),
+            ),
+            Op::Anf => format!(
+                "{}{}{}",
+                self.entete(),
+                self.el("numeroFacture", &self.numero_facture),
+                self.el("motif", "facture erronée")
             ),
         }
     }
@@ -1162,6 +1198,9 @@ fn every_defect_is_known_and_wired() {
                     || f.schema_lax
                     || f.any_version
                     || f.faults_http_200
+                    || f.anf_in_v1
+                    || f.message_patient_in_v1
+                    || f.rsp_not_atomic
             };
         assert!(wired, "{} does nothing", d.name);
     }
@@ -1194,6 +1233,24 @@ async fn defects_leave_the_happy_path_alone() {
         };
         ok(&amc, Op::Del, &del).await;
         assert_eq!(ko(&amc, Op::Idb, &p02()).await.len(), 3);
+        // V2: a period, a DRE, an ANF.
+        let numero = engage(&amc, &period_req(1, false, "D-HAPPY")).await;
+        let dre = Req {
+            numero_engagement: numero,
+            ..p01()
+        };
+        let a = ok(&amc, Op::Dre, &dre).await;
+        assert_eq!(
+            a.get("accuseReception/numeroFacture").unwrap(),
+            "F2026-0001",
+            "{}",
+            d.name
+        );
+        let anf = Req {
+            version: "2.00".into(),
+            ..p01()
+        };
+        ok(&amc, Op::Anf, &anf).await;
     }
 }
 
@@ -1550,6 +1607,1087 @@ async fn defect_v2_domain_in_v1() {
     assert_eq!(ko(&amc, Op::Idb, &t1_ssr).await, "R03");
 }
 
+// ---------------------------------------------------------------- V2: R08, DRE, ANF, RSP
+
+/// CLC OK: the engagement number.
+async fn engage(amc: &Arc<Amc>, r: &Req) -> String {
+    ok(amc, Op::Clc, r).await.get("numeroEngagement").unwrap()
+}
+
+/// P01 in 2.00, dossier `dossier`, period `rang` of March 2026 (no dateSortie).
+fn period_req(rang: u32, derniere: bool, dossier: &str) -> Req {
+    Req {
+        version: "2.00".into(),
+        sortie: None,
+        id_dossier: dossier.into(),
+        periode: Some(format!(
+            "<roc:periodeFacturation><roc:rang>{rang}</roc:rang><roc:dateDebut>2026-03-02</roc:dateDebut><roc:dateFin>2026-03-31</roc:dateFin><roc:derniere>{derniere}</roc:derniere></roc:periodeFacturation>"
+        )),
+        ..p01()
+    }
+}
+
+/// A DRE of P01's default CLC (one TM line, 24.00) on `numero` as `facture`.
+fn dre_req(numero: &str, facture: &str) -> Req {
+    Req {
+        numero_engagement: numero.into(),
+        numero_facture: facture.into(),
+        ..p01()
+    }
+}
+
+/// An ANF of `facture` in 2.00.
+fn anf_req(facture: &str) -> Req {
+    Req {
+        version: "2.00".into(),
+        numero_facture: facture.into(),
+        ..p01()
+    }
+}
+
+fn today() -> time::Date {
+    Now::get().today
+}
+
+#[tokio::test]
+async fn r08_periods_over_the_wire() {
+    let amc = amc(&[]);
+    ok(&amc, Op::Clc, &period_req(1, false, "D1")).await;
+    let a = send(&amc, Op::Clc, &period_req(1, false, "D1")).await;
+    assert_eq!(a.code().as_deref(), Some("R08"));
+    assert_eq!(a.get("motif/libelle").unwrap(), "période déjà engagée");
+    // R08 engages nothing.
+    assert_eq!(amc.registry().len(), 1);
+    // The computation checks come first: a bad amount is R05, an unknown beneficiary R01.
+    let bad = Req {
+        lines: vec![line("TM", "1", "12.5", "0.00")],
+        ..period_req(1, false, "D1")
+    };
+    assert_eq!(ko(&amc, Op::Clc, &bad).await, "R05");
+    let who = Req {
+        version: "2.00".into(),
+        ..unknown()
+    };
+    let who = Req {
+        sortie: None,
+        periode: period_req(1, false, "D1").periode,
+        ..who
+    };
+    assert_eq!(ko(&amc, Op::Clc, &who).await, "R01");
+    // SIM ignores the registry (no period in SIM); a CLC without period is never R08.
+    ok(
+        &amc,
+        Op::Clc,
+        &Req {
+            version: "2.00".into(),
+            id_dossier: "D1".into(),
+            ..p01()
+        },
+    )
+    .await;
+    // Last period 2: rang 3 after it, R08.
+    let n2 = engage(&amc, &period_req(2, true, "D1")).await;
+    assert_eq!(ko(&amc, Op::Clc, &period_req(3, false, "D1")).await, "R08");
+    assert_eq!(ko(&amc, Op::Clc, &period_req(3, true, "D1")).await, "R08");
+    // A cancelled engagement frees its period (and the last one frees what follows).
+    let del = Req {
+        version: "2.00".into(),
+        numero_engagement: n2,
+        ..p01()
+    };
+    ok(&amc, Op::Del, &del).await;
+    ok(&amc, Op::Clc, &period_req(2, false, "D1")).await;
+    ok(&amc, Op::Clc, &period_req(3, true, "D1")).await;
+    // Another dossier is free.
+    ok(&amc, Op::Clc, &period_req(1, false, "D2")).await;
+}
+
+#[tokio::test]
+async fn dre_ok_shape() {
+    let amc = amc(&[]);
+    let two = Req {
+        lines: vec![
+            line("TM", "1", "120.00", "96.00"),
+            line("FJ", "3", "60.00", "0.00"),
+        ],
+        ..p01()
+    };
+    let numero = engage(&amc, &two).await;
+    let dre = Req {
+        numero_engagement: numero.clone(),
+        montants_amc: vec!["24.00".into(), "60.00".into()],
+        total_amc: "84.00".into(),
+        ..two.clone()
+    };
+    let a = ok(&amc, Op::Dre, &dre).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.content_type, "application/soap+xml; charset=utf-8");
+    assert_eq!(a.body().local, "dreReponse");
+    assert_eq!(
+        Answer::names(a.body()),
+        ["enteteReponse", "statut", "accuseReception"]
+    );
+    let ar = a.body().child(SEL_NS, "accuseReception").unwrap();
+    assert_eq!(Answer::names(ar), ["numeroFacture", "dateReception"]);
+    assert_eq!(
+        a.get("accuseReception/numeroFacture").unwrap(),
+        "F2026-0001"
+    );
+    assert_eq!(
+        a.get("accuseReception/dateReception").unwrap(),
+        dates::format_iso(today())
+    );
+    assert_eq!(
+        a.get("enteteReponse/idFluxRequete").unwrap(),
+        dre.id_flux.as_str()
+    );
+    let reg = amc.registry();
+    let e = reg.get(&numero).unwrap();
+    assert_eq!(e.state, EngagementState::Invoiced);
+    assert_eq!(e.facture.as_deref(), Some("F2026-0001"));
+    let f = reg.facture("F2026-0001").unwrap();
+    assert_eq!(f.state, crate::roc::FactureState::Received);
+    assert_eq!(f.date_facture, time::macros::date!(2026 - 03 - 06));
+    assert_eq!(f.finess_juridique, FINESS);
+}
+
+#[tokio::test]
+async fn dre_ko_codes_in_order() {
+    let amc = amc(&[]);
+    let n1 = engage(&amc, &p01()).await;
+    let n2 = engage(&amc, &p01()).await;
+    let n3 = engage(&amc, &p01()).await;
+    // R20: unknown; cancelled; another AMC number; another establishment.
+    assert_eq!(
+        ko(&amc, Op::Dre, &dre_req("ENG-FFFFFFFFFFFF", "F1")).await,
+        "R20"
+    );
+    ok(
+        &amc,
+        Op::Del,
+        &Req {
+            numero_engagement: n3.clone(),
+            ..p01()
+        },
+    )
+    .await;
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n3, "F1")).await, "R20");
+    let other_amc = Req {
+        numero_amc: "23456789".into(),
+        ..dre_req(&n1, "F1")
+    };
+    assert_eq!(ko(&amc, Op::Dre, &other_amc).await, "R20");
+    let other_es = Req {
+        finess: "130000000".into(),
+        ..dre_req(&n1, "F1")
+    };
+    let a = send_as(&amc, Op::Dre, &other_es.xml(Op::Dre), Some("130000000")).await;
+    assert_eq!(a.code().as_deref(), Some("R20"));
+    // R06 for an AMC number this endpoint does not serve.
+    let b = Req {
+        numero_amc: "87654321".into(),
+        ..dre_req(&n1, "F1")
+    };
+    assert_eq!(ko(&amc, Op::Dre, &b).await, "R06");
+    // R21: total, a line, a missing line, an extra line.
+    for bad in [
+        Req {
+            total_amc: "24.01".into(),
+            ..dre_req(&n1, "F1")
+        },
+        Req {
+            montants_amc: vec!["23.99".into()],
+            ..dre_req(&n1, "F1")
+        },
+        Req {
+            lines: vec![
+                line("TM", "1", "120.00", "96.00"),
+                line("PF", "1", "0.00", "0.00"),
+            ],
+            montants_amc: vec!["24.00".into(), "0.00".into()],
+            ..dre_req(&n1, "F1")
+        },
+    ] {
+        assert_eq!(ko(&amc, Op::Dre, &bad).await, "R21");
+    }
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    // R22 whatever the engagement and amounts; R20 before R22.
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F1")).await, "R22");
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n2, "F1")).await, "R22");
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n3, "F1")).await, "R20");
+    // R26 before R21.
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F2")).await, "R26");
+    let wrong = Req {
+        total_amc: "1.00".into(),
+        ..dre_req(&n1, "F2")
+    };
+    assert_eq!(ko(&amc, Op::Dre, &wrong).await, "R26");
+    // DEL of an invoiced engagement: R12.
+    let del = Req {
+        numero_engagement: n1.clone(),
+        ..p01()
+    };
+    let a = send(&amc, Op::Del, &del).await;
+    assert_eq!(a.code().as_deref(), Some("R12"));
+    assert_eq!(a.get("motif/libelle").unwrap(), "engagement facturé");
+    // A paid invoice: its engagement stays invoiced (R26), its number taken (R22).
+    let drop = tempfile::tempdir().unwrap();
+    amc.payment_run(drop.path()).unwrap();
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F3")).await, "R26");
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n2, "F1")).await, "R22");
+    // Libellés.
+    let a = send(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    assert_eq!(a.get("motif/libelle").unwrap(), "facture déjà reçue");
+    // DRE is V1 and V2.
+    let v2 = Req {
+        version: "2.00".into(),
+        ..dre_req(&n2, "F4")
+    };
+    ok(&amc, Op::Dre, &v2).await;
+}
+
+#[tokio::test]
+async fn dre_and_anf_faults() {
+    let amc = amc(&[]);
+    for name in [
+        "entete",
+        "numeroEngagement",
+        "numeroFacture",
+        "dateFacture",
+        "prestations",
+        "prestation",
+        "montantAmc",
+        "totalAmc",
+        "montantTotal",
+        "code",
+    ] {
+        let r = Req {
+            omit: vec![name],
+            ..p01()
+        };
+        let a = fault_of(&amc, Op::Dre, &r.xml(Op::Dre)).await;
+        assert_fault(&a, 400, "Sender", "SchemaInvalide");
+        let reason = a.fault().reason;
+        assert!(reason.contains(&format!("/{name}")), "{name}: {reason}");
+        assert!(reason.contains("dreRequete/"), "{reason}");
+    }
+    let cases: Vec<(&str, Req)> = vec![
+        (
+            "numeroFacture",
+            Req {
+                numero_facture: "F".repeat(21),
+                ..p01()
+            },
+        ),
+        (
+            "numeroFacture",
+            Req {
+                numero_facture: String::new(),
+                ..p01()
+            },
+        ),
+        (
+            "dateFacture",
+            Req {
+                date_facture: "2026-02-30".into(),
+                ..p01()
+            },
+        ),
+        (
+            "dateFacture",
+            Req {
+                date_facture: "06/03/2026".into(),
+                ..p01()
+            },
+        ),
+        (
+            "totalAmc",
+            Req {
+                total_amc: "24.0".into(),
+                ..p01()
+            },
+        ),
+        (
+            "montantAmc",
+            Req {
+                montants_amc: vec!["24,00".into()],
+                ..p01()
+            },
+        ),
+        (
+            "numeroEngagement",
+            Req {
+                numero_engagement: "eng-1".into(),
+                ..p01()
+            },
+        ),
+    ];
+    for (name, r) in cases {
+        let a = fault_of(&amc, Op::Dre, &r.xml(Op::Dre)).await;
+        assert_fault(&a, 400, "Sender", "SchemaInvalide");
+        assert!(a.fault().reason.contains(name), "{name}");
+    }
+    for name in ["numeroFacture", "motif"] {
+        let r = Req {
+            omit: vec![name],
+            ..anf_req("F1")
+        };
+        let a = fault_of(&amc, Op::Anf, &r.xml(Op::Anf)).await;
+        assert_fault(&a, 400, "Sender", "SchemaInvalide");
+        assert!(a.fault().reason.contains(&format!("anfRequete/{name}")));
+    }
+    // Versions: 3.00 refused; identity binding after the version.
+    let v3 = Req {
+        version: "3.00".into(),
+        ..p01()
+    };
+    let a = fault_of(&amc, Op::Dre, &v3.xml(Op::Dre)).await;
+    assert_fault(&a, 400, "Sender", "VersionNonSupportee");
+    let a = send_as(&amc, Op::Dre, &p01().xml(Op::Dre), Some("130000000")).await;
+    assert_fault(&a, 403, "Sender", "NonAutorise");
+    let a = send_as(
+        &amc,
+        Op::Anf,
+        &anf_req("F1").xml(Op::Anf),
+        Some("130000000"),
+    )
+    .await;
+    assert_fault(&a, 403, "Sender", "NonAutorise");
+    // The request root must be the path's operation.
+    let a = send_as(&amc, Op::Anf, &p01().xml(Op::Dre), Some(FINESS)).await;
+    assert_fault(&a, 400, "Sender", "SchemaInvalide");
+}
+
+#[tokio::test]
+async fn anf_only_in_2_00() {
+    let amc_a = amc(&[]);
+    let v1 = Req {
+        version: "1.04".into(),
+        ..anf_req("F1")
+    };
+    let a = fault_of(&amc_a, Op::Anf, &v1.xml(Op::Anf)).await;
+    assert_fault(&a, 400, "Sender", "VersionNonSupportee");
+    assert!(a.fault().reason.contains("2.00"), "{}", a.text);
+    // Schema before version, version before identity.
+    let v1_bad = Req {
+        omit: vec!["motif"],
+        ..v1.clone()
+    };
+    let a = fault_of(&amc_a, Op::Anf, &v1_bad.xml(Op::Anf)).await;
+    assert_eq!(a.subcode(), "SchemaInvalide");
+    let a = send_as(&amc_a, Op::Anf, &v1.xml(Op::Anf), Some("130000000")).await;
+    assert_eq!(a.subcode(), "VersionNonSupportee");
+    // Endpoint B accepts only 1.04: no ANF at all.
+    let amc_b = amc_on("B", &[]);
+    for version in ["1.04", "2.00"] {
+        let r = Req {
+            version: version.into(),
+            ..p08()
+        };
+        let a = fault_of(&amc_b, Op::Anf, &r.xml(Op::Anf)).await;
+        assert_fault(&a, 400, "Sender", "VersionNonSupportee");
+    }
+    // ...but DRE in 1.04 works there.
+    let n = engage(&amc_b, &p08()).await;
+    let dre = Req {
+        numero_engagement: n,
+        ..p08()
+    };
+    ok(&amc_b, Op::Dre, &dre).await;
+}
+
+#[tokio::test]
+async fn anf_rules() {
+    let amc = amc(&[]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    // R23: unknown, another establishment's.
+    assert_eq!(ko(&amc, Op::Anf, &anf_req("F9")).await, "R23");
+    let other = Req {
+        finess: "130000000".into(),
+        ..anf_req("F1")
+    };
+    let a = send_as(&amc, Op::Anf, &other.xml(Op::Anf), Some("130000000")).await;
+    assert_eq!(a.code().as_deref(), Some("R23"));
+    assert_eq!(a.get("motif/libelle").unwrap(), "facture inconnue");
+    // R06 first.
+    let b = Req {
+        numero_amc: "87654321".into(),
+        ..anf_req("F1")
+    };
+    assert_eq!(ko(&amc, Op::Anf, &b).await, "R06");
+    // OK.
+    let a = ok(&amc, Op::Anf, &anf_req("F1")).await;
+    assert_eq!(a.body().local, "anfReponse");
+    assert_eq!(
+        Answer::names(a.body()),
+        ["enteteReponse", "statut", "dateAnnulation"]
+    );
+    assert_eq!(a.get("dateAnnulation").unwrap(), dates::format_iso(today()));
+    assert_eq!(
+        amc.registry().facture("F1").unwrap().state,
+        crate::roc::FactureState::Cancelled
+    );
+    assert_eq!(
+        amc.registry().get(&n1).unwrap().state,
+        EngagementState::Active
+    );
+    // Again: accepted, nothing changes.
+    ok(&amc, Op::Anf, &anf_req("F1")).await;
+    // The engagement is invoiced again under a new number; the old one is R22.
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F1")).await, "R22");
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1b")).await;
+    // A cancelled invoice is not paid.
+    let drop = tempfile::tempdir().unwrap();
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].ends_with("RSP-F1b.xml"));
+    // Paid: R24.
+    let a = send(&amc, Op::Anf, &anf_req("F1b")).await;
+    assert_eq!(a.code().as_deref(), Some("R24"));
+    assert_eq!(
+        a.get("motif/libelle").unwrap(),
+        "facture déjà payée ou rejetée"
+    );
+    // Rejected: R24.
+    let n2 = engage(&amc, &p01()).await;
+    let early = Req {
+        date_facture: "2026-03-04".into(),
+        ..dre_req(&n2, "F2")
+    };
+    ok(&amc, Op::Dre, &early).await;
+    amc.payment_run(drop.path()).unwrap();
+    assert_eq!(ko(&amc, Op::Anf, &anf_req("F2")).await, "R24");
+}
+
+/// Parse a return file.
+fn rsp(path: &Path) -> Element {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"));
+    let root = xml::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(root.local, "rsp");
+    assert_eq!(root.ns.as_deref(), Some(SEL_NS));
+    root
+}
+
+fn rsp_get(root: &Element, path: &str) -> Option<String> {
+    let mut e = root;
+    for part in path.split('/') {
+        e = e.child(SEL_NS, part)?;
+    }
+    Some(e.text())
+}
+
+#[tokio::test]
+async fn payment_run_pays_and_rejects() {
+    let amc = amc(&[]);
+    let drop = tempfile::tempdir().unwrap();
+    // Nothing received: nothing written.
+    assert!(amc.payment_run(drop.path()).unwrap().is_empty());
+    // Paid: dated on the day of exit. Rejected: the day before. Period: dateFin counts.
+    let n1 = engage(&amc, &p01()).await;
+    let on_exit = Req {
+        date_facture: "2026-03-05".into(),
+        ..dre_req(&n1, "F1")
+    };
+    ok(&amc, Op::Dre, &on_exit).await;
+    let n2 = engage(&amc, &p01()).await;
+    let early = Req {
+        date_facture: "2026-03-04".into(),
+        ..dre_req(&n2, "F2")
+    };
+    ok(&amc, Op::Dre, &early).await;
+    let n3 = engage(&amc, &period_req(1, false, "D3")).await;
+    let period_early = Req {
+        version: "2.00".into(),
+        date_facture: "2026-03-30".into(),
+        ..dre_req(&n3, "F3")
+    };
+    ok(&amc, Op::Dre, &period_early).await;
+    let n4 = engage(&amc, &period_req(2, true, "D3")).await;
+    let period_ok = Req {
+        date_facture: "2026-03-31".into(),
+        ..dre_req(&n4, "2026/04 é")
+    };
+    ok(&amc, Op::Dre, &period_ok).await;
+
+    let files = amc.payment_run(drop.path()).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "RSP-2026%2F04%20%C3%A9.xml",
+            "RSP-F1.xml",
+            "RSP-F2.xml",
+            "RSP-F3.xml"
+        ]
+    );
+    // Only the return files are left in the folder.
+    let mut listed: Vec<String> = std::fs::read_dir(drop.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, names);
+
+    let paid = rsp(&files[1]);
+    assert_eq!(
+        Answer::names(&paid),
+        ["numeroFacture", "numeroEngagement", "paiement"]
+    );
+    assert_eq!(rsp_get(&paid, "numeroFacture").unwrap(), "F1");
+    assert_eq!(rsp_get(&paid, "numeroEngagement").unwrap(), n1);
+    let p = paid.child(SEL_NS, "paiement").unwrap();
+    assert_eq!(
+        Answer::names(p),
+        ["montantPaye", "datePaiement", "referenceVirement"]
+    );
+    assert_eq!(rsp_get(&paid, "paiement/montantPaye").unwrap(), "24.00");
+    assert_eq!(
+        rsp_get(&paid, "paiement/datePaiement").unwrap(),
+        dates::format_iso(today())
+    );
+    let reference = rsp_get(&paid, "paiement/referenceVirement").unwrap();
+    let re = regex::Regex::new("^VIR-[0-9A-F]{12}$").unwrap();
+    assert!(re.is_match(&reference), "{reference}");
+    let other = rsp(&files[0]);
+    assert_eq!(rsp_get(&other, "numeroFacture").unwrap(), "2026/04 é");
+    assert_ne!(
+        rsp_get(&other, "paiement/referenceVirement").unwrap(),
+        reference
+    );
+
+    for (i, n) in [(2, &n2), (3, &n3)] {
+        let rejected = rsp(&files[i]);
+        assert_eq!(
+            Answer::names(&rejected),
+            ["numeroFacture", "numeroEngagement", "rejet"]
+        );
+        assert_eq!(rsp_get(&rejected, "numeroEngagement").unwrap(), *n);
+        assert_eq!(rsp_get(&rejected, "rejet/code").unwrap(), "R25");
+        assert_eq!(
+            rsp_get(&rejected, "rejet/libelle").unwrap(),
+            "facture antérieure à la fin des soins"
+        );
+    }
+    {
+        use crate::roc::FactureState;
+        let reg = amc.registry();
+        assert_eq!(reg.facture("F1").unwrap().state, FactureState::Paid);
+        assert_eq!(
+            reg.facture("F1").unwrap().reference_virement.as_deref(),
+            Some(reference.as_str())
+        );
+        assert_eq!(reg.facture("F2").unwrap().state, FactureState::Rejected);
+        assert_eq!(reg.get(&n1).unwrap().state, EngagementState::Invoiced);
+        assert_eq!(reg.get(&n2).unwrap().state, EngagementState::Active);
+        assert_eq!(reg.get(&n3).unwrap().state, EngagementState::Active);
+    }
+    // A second run has nothing to do.
+    assert!(amc.payment_run(drop.path()).unwrap().is_empty());
+    // After R25: invoice again with a new number, dated after the end of care: paid.
+    ok(&amc, Op::Dre, &dre_req(&n2, "F2b")).await;
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(rsp_get(&rsp(&files[0]), "paiement/montantPaye").is_some());
+    // The engaged period stays engaged after its payment: R08.
+    assert_eq!(ko(&amc, Op::Clc, &period_req(2, false, "D3")).await, "R08");
+}
+
+#[tokio::test]
+async fn payment_run_selected_and_missing_folder() {
+    let amc = amc(&[]);
+    let n1 = engage(&amc, &p01()).await;
+    let n2 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    ok(&amc, Op::Dre, &dre_req(&n2, "F2")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("retours/ES");
+    let files = amc
+        .payment_run_selected(&drop, |f| f.numero == "F2")
+        .unwrap();
+    assert_eq!(files, [drop.join("RSP-F2.xml")]);
+    assert_eq!(
+        amc.registry().facture("F1").unwrap().state,
+        crate::roc::FactureState::Received
+    );
+    // An unwritable drop: an error, and the invoice stays received.
+    let blocked = dir.path().join("file");
+    std::fs::write(&blocked, "x").unwrap();
+    assert!(amc.payment_run(&blocked.join("sub")).is_err());
+    assert_eq!(
+        amc.registry().facture("F1").unwrap().state,
+        crate::roc::FactureState::Received
+    );
+    let files = amc.payment_run_async(drop.clone()).await.unwrap();
+    assert_eq!(files, [drop.join("RSP-F1.xml")]);
+}
+
+#[test]
+fn rsp_file_names() {
+    assert_eq!(rsp_file_name("F2026-0001"), "RSP-F2026-0001.xml");
+    assert_eq!(rsp_file_name("a_b.c"), "RSP-a_b.c.xml");
+    assert_eq!(rsp_file_name("../x"), "RSP-..%2Fx.xml");
+    assert_eq!(rsp_file_name("50%"), "RSP-50%25.xml");
+    assert_eq!(rsp_file_name("a\\b c"), "RSP-a%5Cb%20c.xml");
+}
+
+/// What a reader polling `dir` every millisecond saw: how many `RSP-*.xml` reads, and the
+/// names of those that did not parse as XML.
+struct Watch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Watch {
+    fn start(dir: &Path) -> Watch {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (dir, flag) = (dir.to_path_buf(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut reads = 0;
+            let mut bad = Vec::new();
+            let mut last = false;
+            loop {
+                if flag.load(Ordering::SeqCst) {
+                    // One more pass after the run.
+                    last = true;
+                }
+                for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !(name.starts_with("RSP-") && name.ends_with(".xml")) {
+                        continue;
+                    }
+                    let Ok(bytes) = std::fs::read(e.path()) else {
+                        continue;
+                    };
+                    reads += 1;
+                    let parses = String::from_utf8(bytes)
+                        .ok()
+                        .is_some_and(|t| xml::parse(&t).is_ok());
+                    if !parses {
+                        bad.push(name);
+                    }
+                }
+                if last {
+                    return (reads, bad);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        Watch { stop, thread }
+    }
+
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// `n` received invoices F0000… on fresh engagements of P01.
+async fn received(amc: &Arc<Amc>, n: usize) {
+    for i in 0..n {
+        let e = engage(amc, &p01()).await;
+        ok(amc, Op::Dre, &dre_req(&e, &format!("F{i:04}"))).await;
+    }
+}
+
+#[tokio::test]
+async fn a_polling_reader_never_sees_a_partial_return() {
+    let amc = amc(&[]);
+    received(&amc, 300).await;
+    let drop = tempfile::tempdir().unwrap();
+    let watch = Watch::start(drop.path());
+    // Let the reader start polling.
+    std::thread::sleep(Duration::from_millis(5));
+    let files = amc.payment_run(drop.path()).unwrap();
+    let (reads, bad) = watch.finish();
+    assert_eq!(files.len(), 300);
+    assert!(reads >= 300, "{reads} reads");
+    assert!(bad.is_empty(), "partial files read: {bad:?}");
+    for f in &files {
+        rsp(f);
+    }
+}
+
+// ---------------------------------------------------------------- V2 defects
+
+#[tokio::test]
+async fn defect_rsp_not_atomic() {
+    let amc = amc(&["rsp-not-atomic"]);
+    received(&amc, 3).await;
+    let drop = tempfile::tempdir().unwrap();
+    let watch = Watch::start(drop.path());
+    let started = std::time::Instant::now();
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert!(started.elapsed() >= RSP_NOT_ATOMIC_PAUSE * 3);
+    let (_, bad) = watch.finish();
+    assert!(!bad.is_empty(), "the reader never saw a partial file");
+    // The files end whole, and no temporary file was used.
+    assert_eq!(files.len(), 3);
+    for f in &files {
+        rsp(f);
+    }
+    assert_eq!(std::fs::read_dir(drop.path()).unwrap().count(), 3);
+}
+
+#[tokio::test]
+async fn defect_r08_unchecked() {
+    let amc = amc(&["r08-unchecked"]);
+    ok(&amc, Op::Clc, &period_req(1, false, "D1")).await;
+    ok(&amc, Op::Clc, &period_req(1, false, "D1")).await;
+    // The last period still closes the dossier.
+    ok(&amc, Op::Clc, &period_req(2, true, "D1")).await;
+    assert_eq!(ko(&amc, Op::Clc, &period_req(3, false, "D1")).await, "R08");
+}
+
+#[tokio::test]
+async fn defect_last_period_ignored() {
+    let amc = amc(&["last-period-ignored"]);
+    ok(&amc, Op::Clc, &period_req(1, true, "D1")).await;
+    ok(&amc, Op::Clc, &period_req(2, false, "D1")).await;
+    // The same period twice is still R08.
+    assert_eq!(ko(&amc, Op::Clc, &period_req(2, false, "D1")).await, "R08");
+}
+
+#[tokio::test]
+async fn defect_dre_cancelled_engagement() {
+    let amc = amc(&["dre-cancelled-engagement"]);
+    let n = engage(&amc, &p01()).await;
+    let del = Req {
+        numero_engagement: n.clone(),
+        ..p01()
+    };
+    ok(&amc, Op::Del, &del).await;
+    ok(&amc, Op::Dre, &dre_req(&n, "F1")).await;
+    assert_eq!(
+        ko(&amc, Op::Dre, &dre_req("ENG-FFFFFFFFFFFF", "F2")).await,
+        "R20"
+    );
+}
+
+#[tokio::test]
+async fn defect_dre_duplicate_number() {
+    let amc = amc(&["dre-duplicate-number"]);
+    let n1 = engage(&amc, &p01()).await;
+    let n2 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    ok(&amc, Op::Dre, &dre_req(&n2, "F1")).await;
+    // R26 still holds.
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F2")).await, "R26");
+}
+
+#[tokio::test]
+async fn defect_dre_twice_invoiced() {
+    let amc = amc(&["dre-twice-invoiced"]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F2")).await;
+    // R22 still holds.
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F1")).await, "R22");
+    // Both invoices are paid: a double payment.
+    let drop = tempfile::tempdir().unwrap();
+    assert_eq!(amc.payment_run(drop.path()).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn defect_dre_amounts_unchecked() {
+    let amc = amc(&["dre-amounts-unchecked"]);
+    let n1 = engage(&amc, &p01()).await;
+    let wrong = Req {
+        total_amc: "99.00".into(),
+        montants_amc: vec!["99.00".into()],
+        ..dre_req(&n1, "F1")
+    };
+    ok(&amc, Op::Dre, &wrong).await;
+    // Paid what was invoiced.
+    let drop = tempfile::tempdir().unwrap();
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert_eq!(
+        rsp_get(&rsp(&files[0]), "paiement/montantPaye").unwrap(),
+        "99.00"
+    );
+}
+
+#[tokio::test]
+async fn defect_del_invoiced() {
+    let amc = amc(&["del-invoiced"]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    let del = Req {
+        numero_engagement: n1.clone(),
+        ..p01()
+    };
+    ok(&amc, Op::Del, &del).await;
+    assert_eq!(
+        amc.registry().get(&n1).unwrap().state,
+        EngagementState::Cancelled
+    );
+    // R11 still holds.
+    assert_eq!(ko(&amc, Op::Del, &del).await, "R11");
+}
+
+#[tokio::test]
+async fn defect_anf_paid() {
+    let amc = amc(&["anf-paid"]);
+    let n1 = engage(&amc, &p01()).await;
+    let n2 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    let early = Req {
+        date_facture: "2026-03-01".into(),
+        ..dre_req(&n2, "F2")
+    };
+    ok(&amc, Op::Dre, &early).await;
+    let drop = tempfile::tempdir().unwrap();
+    amc.payment_run(drop.path()).unwrap();
+    ok(&amc, Op::Anf, &anf_req("F1")).await;
+    assert_eq!(
+        amc.registry().get(&n1).unwrap().state,
+        EngagementState::Active
+    );
+    // Rejected is still R24.
+    assert_eq!(ko(&amc, Op::Anf, &anf_req("F2")).await, "R24");
+}
+
+#[tokio::test]
+async fn defect_anf_in_v1() {
+    let amc = amc(&["anf-in-v1"]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    let v1 = Req {
+        version: "1.04".into(),
+        ..anf_req("F1")
+    };
+    let a = ok(&amc, Op::Anf, &v1).await;
+    assert_eq!(a.get("enteteReponse/versionNorme").unwrap(), "1.04");
+    // Versions the AMC does not accept are still refused.
+    let amc_b = amc_on("B", &["anf-in-v1"]);
+    let v2 = Req {
+        version: "2.00".into(),
+        ..p08()
+    };
+    let a = fault_of(&amc_b, Op::Anf, &v2.xml(Op::Anf)).await;
+    assert_eq!(a.subcode(), "VersionNonSupportee");
+    let v1b = Req {
+        version: "1.04".into(),
+        ..p08()
+    };
+    assert_eq!(ko(&amc_b, Op::Anf, &v1b).await, "R23");
+}
+
+#[tokio::test]
+async fn defect_rsp_early_invoice_paid() {
+    let amc = amc(&["rsp-early-invoice-paid"]);
+    let n1 = engage(&amc, &p01()).await;
+    let early = Req {
+        date_facture: "2026-03-04".into(),
+        ..dre_req(&n1, "F1")
+    };
+    ok(&amc, Op::Dre, &early).await;
+    let drop = tempfile::tempdir().unwrap();
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert_eq!(
+        rsp_get(&rsp(&files[0]), "paiement/montantPaye").unwrap(),
+        "24.00"
+    );
+}
+
+#[tokio::test]
+async fn defect_rsp_amount_wrong() {
+    let amc = amc(&["rsp-amount-wrong"]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    let n2 = engage(&amc, &p01()).await;
+    let early = Req {
+        date_facture: "2026-03-04".into(),
+        ..dre_req(&n2, "F2")
+    };
+    ok(&amc, Op::Dre, &early).await;
+    let drop = tempfile::tempdir().unwrap();
+    let files = amc.payment_run(drop.path()).unwrap();
+    assert_eq!(
+        rsp_get(&rsp(&files[0]), "paiement/montantPaye").unwrap(),
+        "23.99"
+    );
+    // Rejections unchanged.
+    assert_eq!(rsp_get(&rsp(&files[1]), "rejet/code").unwrap(), "R25");
+}
+
+#[tokio::test]
+async fn defect_message_patient_in_v1() {
+    let amc = amc(&["message-patient-in-v1"]);
+    let a = ok(&amc, Op::Clc, &p06()).await;
+    assert!(a.get("messagePatient").unwrap().contains("80 €"));
+    // SIM and beneficiaries without a message unchanged.
+    assert!(
+        ok(&amc, Op::Sim, &p06())
+            .await
+            .get("messagePatient")
+            .is_none()
+    );
+    assert!(
+        ok(&amc, Op::Clc, &p01())
+            .await
+            .get("messagePatient")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn defect_optam_ignored() {
+    let mut dh = line("DH", "1", "200.00", "50.00");
+    dh.optam = Some("false");
+    let oqn = Req {
+        version: "2.00".into(),
+        categorie: Some("EXOQN".into()),
+        lines: vec![dh, line("DH", "1", "200.00", "50.00")],
+        ..p06()
+    };
+    assert_eq!(
+        ok(&amc(&[]), Op::Clc, &oqn).await.amounts(),
+        ["120.00", "150.00"]
+    );
+    assert_eq!(
+        ok(&amc(&["optam-ignored"]), Op::Clc, &oqn).await.amounts(),
+        ["150.00", "150.00"]
+    );
+}
+
+#[tokio::test]
+async fn defect_anf_engagement_stays_invoiced() {
+    let amc = amc(&["anf-engagement-stays-invoiced"]);
+    let n1 = engage(&amc, &p01()).await;
+    ok(&amc, Op::Dre, &dre_req(&n1, "F1")).await;
+    ok(&amc, Op::Anf, &anf_req("F1")).await;
+    assert_eq!(
+        amc.registry().facture("F1").unwrap().state,
+        crate::roc::FactureState::Cancelled
+    );
+    assert_eq!(ko(&amc, Op::Dre, &dre_req(&n1, "F1b")).await, "R26");
+    let del = Req {
+        numero_engagement: n1,
+        ..p01()
+    };
+    assert_eq!(ko(&amc, Op::Del, &del).await, "R12");
+}
+
+/// Every new defect leaves the rules of the others alone: each V2 rule still holds under
+/// every defect but its own.
+#[tokio::test]
+async fn v2_defects_break_only_their_rule() {
+    // (defect, the rule it breaks) for the rules checked below.
+    let rules = [
+        ("r08-unchecked", "R08-same"),
+        ("last-period-ignored", "R08-last"),
+        ("dre-cancelled-engagement", "R20"),
+        ("dre-duplicate-number", "R22"),
+        ("dre-twice-invoiced", "R26"),
+        ("dre-amounts-unchecked", "R21"),
+        ("del-invoiced", "R12"),
+        ("anf-paid", "R24"),
+        ("anf-in-v1", "ANF-V1"),
+        ("rsp-early-invoice-paid", "R25"),
+        ("rsp-amount-wrong", "PAID"),
+        ("anf-engagement-stays-invoiced", "ANF-ACTIVE"),
+    ];
+    for d in crate::defects::AMC {
+        if matches!(
+            d.name,
+            "hang-del" | "slow-clc" | "soap11-envelope" | "wrong-namespace"
+        ) {
+            continue;
+        }
+        let broken = rules
+            .iter()
+            .find(|(n, _)| *n == d.name)
+            .map(|(_, r)| *r)
+            .unwrap_or("");
+        let amc = amc(&[d.name]);
+        let name = d.name;
+        // R08, same period.
+        ok(&amc, Op::Clc, &period_req(1, false, "S")).await;
+        let a = send(&amc, Op::Clc, &period_req(1, false, "S")).await;
+        assert_eq!(a.statut() == "KO", broken != "R08-same", "{name}");
+        // R08, after the last.
+        ok(&amc, Op::Clc, &period_req(1, true, "L")).await;
+        let a = send(&amc, Op::Clc, &period_req(2, false, "L")).await;
+        assert_eq!(a.statut() == "KO", broken != "R08-last", "{name}");
+        // R20 on a cancelled engagement.
+        let n = engage(&amc, &p01()).await;
+        let del = Req {
+            numero_engagement: n.clone(),
+            ..p01()
+        };
+        ok(&amc, Op::Del, &del).await;
+        let a = send(&amc, Op::Dre, &dre_req(&n, "C1")).await;
+        assert_eq!(a.statut() == "KO", broken != "R20", "{name}");
+        // R21.
+        let n = engage(&amc, &p01()).await;
+        let wrong = Req {
+            total_amc: "25.00".into(),
+            ..dre_req(&n, "W1")
+        };
+        let a = send(&amc, Op::Dre, &wrong).await;
+        assert_eq!(a.statut() == "KO", broken != "R21", "{name}");
+        // R22, R26, R12.
+        let n = engage(&amc, &p01()).await;
+        ok(&amc, Op::Dre, &dre_req(&n, "D1")).await;
+        let n2 = engage(&amc, &p01()).await;
+        let a = send(&amc, Op::Dre, &dre_req(&n2, "D1")).await;
+        assert_eq!(a.statut() == "KO", broken != "R22", "{name}");
+        let a = send(&amc, Op::Dre, &dre_req(&n, "D2")).await;
+        assert_eq!(a.statut() == "KO", broken != "R26", "{name}");
+        let del = Req {
+            numero_engagement: n.clone(),
+            ..p01()
+        };
+        let a = send(&amc, Op::Del, &del).await;
+        assert_eq!(a.statut() == "KO", broken != "R12", "{name}");
+        // ANF in 1.04.
+        let n = engage(&amc, &p01()).await;
+        ok(&amc, Op::Dre, &dre_req(&n, "A1")).await;
+        let v1 = Req {
+            version: "1.04".into(),
+            ..anf_req("A1")
+        };
+        let a = send(&amc, Op::Anf, &v1).await;
+        let fault = soap::find_fault(&a.root).is_some();
+        assert_eq!(fault, broken != "ANF-V1", "{name}");
+        // ANF frees the engagement.
+        let n = engage(&amc, &p01()).await;
+        ok(&amc, Op::Dre, &dre_req(&n, "B1")).await;
+        ok(&amc, Op::Anf, &anf_req("B1")).await;
+        let a = send(&amc, Op::Dre, &dre_req(&n, "B2")).await;
+        assert_eq!(a.statut() == "OK", broken != "ANF-ACTIVE", "{name}");
+        // The payment run: P1 paid 24.00, P2 (early) rejected; then ANF of P1 is R24.
+        let drop = tempfile::tempdir().unwrap();
+        amc.payment_run(drop.path()).unwrap();
+        let n = engage(&amc, &p01()).await;
+        ok(&amc, Op::Dre, &dre_req(&n, "P1")).await;
+        let n = engage(&amc, &p01()).await;
+        let early = Req {
+            date_facture: "2026-03-04".into(),
+            ..dre_req(&n, "P2")
+        };
+        ok(&amc, Op::Dre, &early).await;
+        let files = amc.payment_run(drop.path()).unwrap();
+        assert_eq!(files.len(), 2, "{name}");
+        let paid = rsp_get(
+            &rsp(&drop.path().join("RSP-P1.xml")),
+            "paiement/montantPaye",
+        );
+        assert_eq!(paid.as_deref() == Some("24.00"), broken != "PAID", "{name}");
+        let rejet = rsp_get(&rsp(&drop.path().join("RSP-P2.xml")), "rejet/code");
+        assert_eq!(rejet.is_some(), broken != "R25", "{name}");
+        let a = send(&amc, Op::Anf, &anf_req("P1")).await;
+        assert_eq!(a.statut() == "KO", broken != "R24", "{name}");
+    }
+}
+
 // ---------------------------------------------------------------- over TLS
 
 #[tokio::test]
@@ -1587,5 +2725,56 @@ async fn serves_over_mutual_tls() {
     // Unknown defects are refused.
     let cfg = AmcConfig::new(population(), "A", set(&["nope"]));
     assert!(start("127.0.0.1:0", &pki, cfg).await.is_err());
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn the_handle_serves_and_runs_payments() {
+    let pki = crate::pki::generate(FINESS).unwrap();
+    let cfg = AmcConfig::new(population(), "A", BTreeSet::new());
+    let (server, amc) = start_with_handle("127.0.0.1:0", &pki, cfg).await.unwrap();
+    let tls = crate::net::tls::client_config(&pki.ca_cert_pem, Some(&pki.client)).unwrap();
+    let timeouts = crate::net::client::Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(10),
+    };
+    let post = |op: Op, body: String| {
+        let req = crate::net::client::Request {
+            url: server.url(&format!("/roc/{}", op.name())),
+            headers: soap::SoapVersion::V12
+                .request_headers(&format!("urn:roc:model:sel:{}", op.name())),
+            body: body.into_bytes(),
+        };
+        let tls = tls.clone();
+        async move {
+            let ex =
+                crate::net::client::post(&req, tls, timeouts, ("establishment", "amc", "X")).await;
+            let text = ex
+                .response
+                .as_ref()
+                .unwrap_or_else(|| panic!("{ex:?}"))
+                .text();
+            Answer::of(Response {
+                status: 200,
+                headers: vec![],
+                body: text.into_bytes(),
+            })
+        }
+    };
+    let clc = post(Op::Clc, p01().xml(Op::Clc)).await;
+    let n = clc.get("numeroEngagement").unwrap();
+    let dre = post(Op::Dre, dre_req(&n, "F1").xml(Op::Dre)).await;
+    assert_eq!(dre.statut(), "OK", "{}", dre.text);
+    // The same AMC: its registry saw it, its payment run pays it.
+    assert_eq!(
+        amc.registry().get(&n).unwrap().state,
+        EngagementState::Invoiced
+    );
+    let drop = tempfile::tempdir().unwrap();
+    let files = amc
+        .payment_run_async(drop.path().to_path_buf())
+        .await
+        .unwrap();
+    assert_eq!(files, [drop.path().join("RSP-F1.xml")]);
     server.shutdown();
 }
