@@ -62,7 +62,7 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         let mut so = std::io::stdout();
         let _ = writeln!(
             so,
-            "reference AMC (endpoint {}) listening on https://{}  services: /IDB /SIM /CLC /DEL",
+            "reference AMC (endpoint {}) listening on https://{}  services: /IDB /SIM /CLC /DEL /DRE /ANF",
             a.endpoint, server.addr
         );
         let _ = writeln!(
