@@ -119,6 +119,20 @@ pub struct Finding {
     pub step: Option<usize>,
 }
 
+impl Finding {
+    /// A finding of `check` at step `step`, with no location or values.
+    pub fn new(check: &str, message: String, step: usize) -> Finding {
+        Finding {
+            check: check.into(),
+            message,
+            location: None,
+            expected: None,
+            actual: None,
+            step: Some(step),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -143,6 +157,20 @@ pub struct StepOutcome {
     /// Unified diff of expected and actual bodies, pretty-printed, when the body check failed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub body_diff: Option<String>,
+}
+
+impl StepOutcome {
+    /// A step with nothing recorded yet.
+    pub fn new(index: usize, label: String) -> StepOutcome {
+        StepOutcome {
+            index,
+            label,
+            exchange: None,
+            findings: vec![],
+            captures: BTreeMap::new(),
+            body_diff: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

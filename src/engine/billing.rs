@@ -24,25 +24,7 @@ pub enum PaymentRunner {
 }
 
 pub fn outcome(st: &Step, index: usize) -> StepOutcome {
-    StepOutcome {
-        index,
-        label: st.label(),
-        exchange: None,
-        findings: vec![],
-        captures: BTreeMap::new(),
-        body_diff: None,
-    }
-}
-
-fn finding(check: &str, message: String, step: usize) -> Finding {
-    Finding {
-        check: check.into(),
-        message,
-        location: None,
-        expected: None,
-        actual: None,
-        step: Some(step),
-    }
+    StepOutcome::new(index, st.label())
 }
 
 fn message(start_line: String, body: Option<String>) -> HttpMessage {
@@ -166,7 +148,7 @@ pub async fn expect_return(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let Some(text) = text else {
-        out.findings.push(finding(
+        out.findings.push(Finding::new(
             "return",
             format!(
                 "no return file {} within {} ms",
@@ -196,7 +178,7 @@ pub async fn expect_return(
     });
     match crate::xml::parse(&text) {
         Err(e) => {
-            out.findings.push(finding(
+            out.findings.push(Finding::new(
                 "xml",
                 format!(
                     "the return file is not well-formed XML ({}:{}: {})",

@@ -316,42 +316,12 @@ pub fn message(
     for a in &checks.asserts {
         let v = a.path.eval(root);
         let got = v.string();
-        let fail = match &a.check {
-            AssertCheck::Exists(want) => {
-                let exists = match &v {
-                    xml::PathValue::Nodes(n) => !n.is_empty(),
-                    xml::PathValue::Strings(s) => !s.is_empty(),
-                    xml::PathValue::Number(_) => true,
-                };
-                (exists != *want).then(|| {
-                    (
-                        if *want {
-                            "present".to_string()
-                        } else {
-                            "absent".to_string()
-                        },
-                        got.clone().unwrap_or_else(|| "absent".into()),
-                    )
-                })
-            }
-            AssertCheck::Equals(t) => match t.render(vars, Mode::Text) {
-                Err(d) => Some((format!("({d})"), String::new())),
-                Ok(want) => (got.as_deref() != Some(want.as_str()))
-                    .then(|| (want, got.clone().unwrap_or_else(|| "nothing".into()))),
-            },
-            AssertCheck::NotEquals(t) => match t.render(vars, Mode::Text) {
-                Err(d) => Some((format!("({d})"), String::new())),
-                Ok(other) => (got.as_deref() == Some(other.as_str()))
-                    .then(|| (format!("anything but {other}"), other)),
-            },
-            AssertCheck::Matches(r) => match &got {
-                Some(g) if r.is_match(g) => None,
-                _ => Some((
-                    format!("/{}/", r.as_str()),
-                    got.clone().unwrap_or_else(|| "nothing".into()),
-                )),
-            },
+        let present = match &v {
+            xml::PathValue::Nodes(n) => !n.is_empty(),
+            xml::PathValue::Strings(s) => !s.is_empty(),
+            xml::PathValue::Number(_) => true,
         };
+        let fail = evaluate(&a.check, got, present, vars);
         if let Some((want, actual)) = fail {
             out.findings.push(Finding {
                 check: "assert".into(),
@@ -381,6 +351,39 @@ pub fn message(
     }
 }
 
+/// Whether a value satisfies an assertion: None when it does, else (what was expected, what
+/// was found). `present` says whether the path found anything at all.
+fn evaluate(
+    check: &AssertCheck,
+    got: Option<String>,
+    present: bool,
+    vars: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    let found = || got.clone().unwrap_or_else(|| "nothing".into());
+    match check {
+        AssertCheck::Exists(want) => (present != *want).then(|| {
+            let want = if *want { "present" } else { "absent" };
+            (
+                want.to_string(),
+                got.clone().unwrap_or_else(|| "absent".into()),
+            )
+        }),
+        AssertCheck::Equals(t) => match t.render(vars, Mode::Text) {
+            Err(d) => Some((format!("({d})"), String::new())),
+            Ok(want) => (got.as_deref() != Some(want.as_str())).then(|| (want, found())),
+        },
+        AssertCheck::NotEquals(t) => match t.render(vars, Mode::Text) {
+            Err(d) => Some((format!("({d})"), String::new())),
+            Ok(other) => (got.as_deref() == Some(other.as_str()))
+                .then(|| (format!("anything but {other}"), other)),
+        },
+        AssertCheck::Matches(r) => match &got {
+            Some(g) if r.is_match(g) => None,
+            _ => Some((format!("/{}/", r.as_str()), found())),
+        },
+    }
+}
+
 /// The value at a dotted path of a JSON document (`calls.0.outcome`): strings as they are,
 /// other scalars as JSON text; None when absent or null.
 pub fn json_at(v: &serde_json::Value, path: &str) -> Option<String> {
@@ -407,31 +410,8 @@ pub fn json_assertion(
     index: usize,
 ) -> Option<Finding> {
     let got = json_at(v, &a.path);
-    let fail = match &a.check {
-        AssertCheck::Exists(want) => (got.is_some() != *want).then(|| {
-            (
-                if *want { "present" } else { "absent" }.to_string(),
-                got.clone().unwrap_or_else(|| "absent".into()),
-            )
-        }),
-        AssertCheck::Equals(t) => match t.render(vars, Mode::Text) {
-            Err(d) => Some((format!("({d})"), String::new())),
-            Ok(want) => (got.as_deref() != Some(want.as_str()))
-                .then(|| (want, got.clone().unwrap_or_else(|| "nothing".into()))),
-        },
-        AssertCheck::NotEquals(t) => match t.render(vars, Mode::Text) {
-            Err(d) => Some((format!("({d})"), String::new())),
-            Ok(other) => (got.as_deref() == Some(other.as_str()))
-                .then(|| (format!("anything but {other}"), other)),
-        },
-        AssertCheck::Matches(r) => match &got {
-            Some(g) if r.is_match(g) => None,
-            _ => Some((
-                format!("/{}/", r.as_str()),
-                got.clone().unwrap_or_else(|| "nothing".into()),
-            )),
-        },
-    };
+    let present = got.is_some();
+    let fail = evaluate(&a.check, got, present, vars);
     fail.map(|(want, actual)| Finding {
         check: "result".into(),
         message: format!(

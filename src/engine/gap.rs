@@ -51,28 +51,6 @@ pub struct Session<'a> {
     drop: PathBuf,
 }
 
-fn finding(check: &str, message: String, step: usize) -> Finding {
-    Finding {
-        check: check.into(),
-        message,
-        location: None,
-        expected: None,
-        actual: None,
-        step: Some(step),
-    }
-}
-
-fn outcome(st: &Step, index: usize) -> StepOutcome {
-    StepOutcome {
-        index,
-        label: st.label(),
-        exchange: None,
-        findings: vec![],
-        captures: BTreeMap::new(),
-        body_diff: None,
-    }
-}
-
 /// The record of a request the GAP sent and the answer a mirror gave.
 fn record(
     inc: &Incoming,
@@ -307,7 +285,7 @@ impl<'a> Session<'a> {
 
     /// Run one GAP step.
     pub async fn step(&mut self, scope: &mut Scope<'_>, st: &Step, index: usize) -> StepRun {
-        let mut out = outcome(st, index);
+        let mut out = StepOutcome::new(index, st.label());
         let vars = match scope.for_step(st) {
             Ok(v) => v,
             Err(e) => {
@@ -341,7 +319,7 @@ impl<'a> Session<'a> {
                         Flow::Continue
                     }
                     Err(e) => {
-                        out.findings.push(finding("driver", e, index));
+                        out.findings.push(Finding::new("driver", e, index));
                         Flow::Stop
                     }
                 }
@@ -388,7 +366,7 @@ impl<'a> Session<'a> {
                 }));
                 match self.driver.last_result(wait).await {
                     Err(err) => {
-                        out.findings.push(finding("driver", err, index));
+                        out.findings.push(Finding::new("driver", err, index));
                         Flow::Stop
                     }
                     Ok(v) => {
@@ -422,11 +400,11 @@ impl<'a> Session<'a> {
         let deadline = self.wait_for(er.within_ms);
         let inc = match self.next_request(deadline).await {
             Err(e) => {
-                out.findings.push(finding("driver", e, index));
+                out.findings.push(Finding::new("driver", e, index));
                 return Flow::Stop;
             }
             Ok(None) => {
-                out.findings.push(finding(
+                out.findings.push(Finding::new(
                     "request",
                     format!(
                         "the GAP sent no {} request to {} within {} ms",
@@ -447,7 +425,7 @@ impl<'a> Session<'a> {
             out.findings.push(Finding {
                 expected: Some(format!("{} {}", er.actor, er.operation)),
                 actual: Some(format!("{} {}", inc.actor, got_op)),
-                ..finding(
+                ..Finding::new(
                     "order",
                     format!(
                         "expected {} {}, the GAP sent {} {}",
@@ -465,7 +443,7 @@ impl<'a> Session<'a> {
         // The GAP's client certificate: from the lab CA (the TLS layer checked the chain) with
         // the establishment's FINESS as CN.
         match &req.peer.common_name {
-            None => out.findings.push(finding(
+            None => out.findings.push(Finding::new(
                 "tls",
                 "the GAP presented no client certificate".into(),
                 index,
@@ -473,7 +451,7 @@ impl<'a> Session<'a> {
             Some(cn) if *cn != self.setup.finess_juridique => out.findings.push(Finding {
                 expected: Some(self.setup.finess_juridique.clone()),
                 actual: Some(cn.clone()),
-                ..finding(
+                ..Finding::new(
                     "tls",
                     format!("client certificate CN {cn} is not the establishment's FINESS"),
                     index,
@@ -483,7 +461,7 @@ impl<'a> Session<'a> {
         }
         // Method and content type of the actor's SOAP version.
         if req.method != "POST" {
-            out.findings.push(finding(
+            out.findings.push(Finding::new(
                 "http",
                 format!("method {} instead of POST", req.method),
                 index,
@@ -500,7 +478,7 @@ impl<'a> Session<'a> {
                 out.findings.push(Finding {
                     expected: Some(value.clone()),
                     actual: Some(got.unwrap_or("(none)").to_string()),
-                    ..finding(
+                    ..Finding::new(
                         "content_type",
                         format!(
                             "header {name}: `{}`, expected `{value}`",
@@ -518,7 +496,7 @@ impl<'a> Session<'a> {
         };
         let text = String::from_utf8_lossy(&req.body).to_string();
         match crate::xml::parse(&text) {
-            Err(e) => out.findings.push(finding(
+            Err(e) => out.findings.push(Finding::new(
                 "xml",
                 format!(
                     "the request is not well-formed XML ({}:{}: {})",
@@ -528,7 +506,7 @@ impl<'a> Session<'a> {
             )),
             Ok(root) => {
                 if root.local != "Envelope" || root.ns.as_deref() != Some(actor.soap.env_ns()) {
-                    out.findings.push(finding(
+                    out.findings.push(Finding::new(
                         "envelope",
                         format!("the request is not a SOAP {} envelope", actor.soap.label()),
                         index,
@@ -560,7 +538,8 @@ impl<'a> Session<'a> {
             RespondKind::Template { body, status } => match body.render(&rvars, Mode::Request) {
                 Ok(b) => soap_response(self.pack, actor.soap, *status, &b),
                 Err(d) => {
-                    out.findings.push(finding("template", d.to_string(), index));
+                    out.findings
+                        .push(Finding::new("template", d.to_string(), index));
                     self.lab.default_answer(&inc.actor, req.clone()).await
                 }
             },
@@ -615,7 +594,7 @@ impl<'a> Session<'a> {
                     scope.captures.insert(name.clone(), v);
                 }
                 None => {
-                    out.findings.push(finding(
+                    out.findings.push(Finding::new(
                         "capture",
                         format!(
                             "cannot capture `{name}` from the answer: nothing at {}",
@@ -651,7 +630,7 @@ impl<'a> Session<'a> {
         loop {
             match self.next_request(deadline).await {
                 Err(err) => {
-                    out.findings.push(finding("driver", err, index));
+                    out.findings.push(Finding::new("driver", err, index));
                     break;
                 }
                 Ok(None) => break,
@@ -661,7 +640,7 @@ impl<'a> Session<'a> {
                             .as_ref()
                             .is_none_or(|o| inc.operation.as_deref() == Some(o.as_str()));
                     if matches {
-                        out.findings.push(finding(
+                        out.findings.push(Finding::new(
                             "request",
                             format!(
                                 "the GAP sent {} {} where it must send nothing",
@@ -702,7 +681,7 @@ impl<'a> Session<'a> {
             // A request reaching the actor means the GAP accepted its certificate.
             let now = Instant::now();
             if now >= deadline {
-                out.findings.push(finding(
+                out.findings.push(Finding::new(
                     "tls",
                     format!(
                         "no TLS handshake with {actor} was aborted by the GAP within {within_ms} ms"
@@ -714,7 +693,7 @@ impl<'a> Session<'a> {
             let slice = (deadline - now).min(Duration::from_millis(50));
             if let Ok(Some(inc)) = tokio::time::timeout(slice, self.lab.incoming.recv()).await {
                 if inc.actor == actor {
-                    out.findings.push(finding(
+                    out.findings.push(Finding::new(
                         "tls",
                         format!(
                             "the GAP accepted the certificate {actor} presented and sent {}",
@@ -739,14 +718,7 @@ impl<'a> Session<'a> {
     /// End of the scenario: wait for the driver, answer what still comes (an unexpected request
     /// is a finding when the scenario had none yet), then stop the mirrors.
     pub async fn finish(mut self, index: usize, clean: bool) -> StepOutcome {
-        let mut out = StepOutcome {
-            index,
-            label: "end of scenario".into(),
-            exchange: None,
-            findings: vec![],
-            captures: BTreeMap::new(),
-            body_diff: None,
-        };
+        let mut out = StepOutcome::new(index, "end of scenario".into());
         let deadline = Instant::now() + self.setup.driver.timeout;
         let mut extra = vec![];
         // Answer whatever comes while the driver's actions run, so nothing is left hanging.
@@ -763,7 +735,7 @@ impl<'a> Session<'a> {
                 let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
                 let ex = self.answer_default(inc).await;
                 if clean {
-                    out.findings.push(finding(
+                    out.findings.push(Finding::new(
                         "request",
                         format!("unexpected request {what}"),
                         index,
@@ -777,7 +749,7 @@ impl<'a> Session<'a> {
             let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
             let ex = self.answer_default(inc).await;
             if clean {
-                out.findings.push(finding(
+                out.findings.push(Finding::new(
                     "request",
                     format!("unexpected request {what}"),
                     index,
@@ -791,7 +763,7 @@ impl<'a> Session<'a> {
             .finish(remaining.max(Duration::from_millis(10)))
             .await
         {
-            out.findings.push(finding("driver", e, index));
+            out.findings.push(Finding::new("driver", e, index));
         }
         self.lab.shutdown();
         out

@@ -82,17 +82,6 @@ pub struct StepRun {
     pub flow: Flow,
 }
 
-fn finding(check: &str, message: String, step: usize) -> Finding {
-    Finding {
-        check: check.into(),
-        message,
-        location: None,
-        expected: None,
-        actual: None,
-        step: Some(step),
-    }
-}
-
 /// A `call` step: send the request to the SUT and check its answer.
 pub async fn call(
     pack: &Pack,
@@ -102,14 +91,7 @@ pub async fn call(
     c: &Call,
     index: usize,
 ) -> StepRun {
-    let mut outcome = StepOutcome {
-        index,
-        label: st.label(),
-        exchange: None,
-        findings: vec![],
-        captures: BTreeMap::new(),
-        body_diff: None,
-    };
+    let mut outcome = StepOutcome::new(index, st.label());
     let error = |outcome: StepOutcome, why: String| StepRun {
         outcome,
         flow: Flow::Error(format!(
@@ -202,7 +184,7 @@ pub async fn call(
                 outcome.exchange = Some(ex);
                 return error(outcome, why);
             }
-            (Some(e), _) => outcome.findings.push(finding(
+            (Some(e), _) => outcome.findings.push(Finding::new(
                 "tls",
                 format!(
                     "expected the TLS handshake to be refused (client certificate: {}), got {:?}: {}",
@@ -212,7 +194,7 @@ pub async fn call(
                 ),
                 index,
             )),
-            (None, Some(r)) => outcome.findings.push(finding(
+            (None, Some(r)) => outcome.findings.push(Finding::new(
                 "tls",
                 format!(
                     "the SUT accepted a client with certificate `{}` and answered {}",
@@ -236,7 +218,7 @@ pub async fn call(
         if kind == TransportErrorKind::Connect {
             return error(outcome, format!("cannot reach {url}: {msg}"));
         }
-        outcome.findings.push(finding(
+        outcome.findings.push(Finding::new(
             "transport",
             format!("no answer to {}: {msg}", c.call),
             index,
@@ -254,7 +236,7 @@ pub async fn call(
     if let Some(body) = &c.expect.checks.body {
         for name in body.capture_names() {
             if !outcome.captures.contains_key(&name) && !known.contains_key(&name) {
-                outcome.findings.push(finding(
+                outcome.findings.push(Finding::new(
                     "capture",
                     format!("cannot capture `{name}`: the answer has no value where the expected body captures it"),
                     index,
