@@ -75,6 +75,10 @@ pub struct Driver {
     /// How long the GAP may take to act on a trigger (an operator: to do it by hand).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// After a scenario's last step, how long roclab keeps listening for late requests of a
+    /// GAP whose driver may return before it is done (command, http, operator). Default 2000.
+    #[serde(default)]
+    pub quiet_ms: Option<u64>,
 }
 
 /// How to make an AMC under test settle its received invoices: a command (run by `sh -c`

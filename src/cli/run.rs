@@ -612,6 +612,7 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         command: None,
         url: None,
         timeout_ms: None,
+        quiet_ms: None,
     });
     let config = match driver.kind.as_str() {
         "command" => DriverConfig::Command {
@@ -664,6 +665,7 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         finess_juridique,
         finess_geographique,
         returns: scratch.0.join("returns"),
+        quiet: Duration::from_millis(driver.quiet_ms.unwrap_or(2000)),
     };
     let sut = SutInfo {
         profile: profile

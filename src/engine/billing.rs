@@ -52,7 +52,7 @@ pub async fn payment_run(
     let t0 = Instant::now();
     let result: Result<String, String> = match runner {
         None => Err("the profile says nothing of how to obtain a payment run (payment_run.command or payment_run.delay_ms)".into()),
-        Some(PaymentRunner::Embedded(a)) => embedded_run(a, drop),
+        Some(PaymentRunner::Embedded(a)) => embedded_run(a, drop).await,
         Some(PaymentRunner::Command(cmd)) => {
             let r = tokio::process::Command::new("sh")
                 .arg("-c")
@@ -221,10 +221,15 @@ pub async fn expect_return(
     }
 }
 
-/// PENDING: the reference AMC's payment run is being written.
-fn embedded_run(_amc: &Arc<Amc>, drop: &Path) -> Result<String, String> {
-    Err(format!(
-        "payment run into {}: not available yet",
-        drop.display()
-    ))
+/// A payment run of an in-process AMC (off the async threads: it writes and syncs files): the
+/// names of the files it wrote.
+async fn embedded_run(amc: &Arc<Amc>, drop: &Path) -> Result<String, String> {
+    match amc.payment_run_async(drop.to_path_buf()).await {
+        Ok(files) => Ok(files
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect::<Vec<_>>()
+            .join("\n")),
+        Err(e) => Err(format!("payment run into {}: {e}", drop.display())),
+    }
 }

@@ -31,6 +31,9 @@ pub struct GapSetup {
     pub finess_geographique: String,
     /// Folder holding each scenario's return drop (`<returns>/<scenario>`).
     pub returns: PathBuf,
+    /// After the last step, how long a GAP driven by a command, a hook or a person may still
+    /// send a request that is then reported (the builtin GAP is done when its action is).
+    pub quiet: Duration,
 }
 
 /// One GAP scenario in progress.
@@ -43,12 +46,18 @@ pub struct Session<'a> {
     /// Requests received but not consumed by a step yet.
     pending: VecDeque<Incoming>,
     /// Exchanges answered on the side (tolerated requests) since the last step.
-    side: Vec<Exchange>,
+    side: Vec<StepOutcome>,
     stop: Arc<AtomicBool>,
     /// Whether the last trigger went to a person (waits are then the driver's timeout).
     operator_waiting: bool,
     /// This scenario's return drop, where the mirror AMCs write RSP files.
     drop: PathBuf,
+    /// Index of the step running (for the findings of tolerated requests).
+    step_index: usize,
+    /// Failed TLS handshakes seen so far.
+    tls_seen: Vec<crate::mirror::lab::TlsFailure>,
+    /// When the last expected request was answered, and which (`actor operation`).
+    last_answer: Option<(Instant, String)>,
 }
 
 /// The record of a request the GAP sent and the answer a mirror gave.
@@ -149,6 +158,9 @@ impl<'a> Session<'a> {
             stop,
             operator_waiting: false,
             drop,
+            step_index: 0,
+            tls_seen: vec![],
+            last_answer: None,
         })
     }
 
@@ -172,6 +184,37 @@ impl<'a> Session<'a> {
         let ex = record(&inc, &op, &url, &resp, inc.at.elapsed());
         let _ = inc.reply.send(resp);
         ex
+    }
+
+    /// A tolerated request: its transport is checked like any other, the mirror answers, and
+    /// the exchange is kept as a step of its own (see [`Session::take_side`]).
+    async fn answer_tolerated(&mut self, inc: Incoming) {
+        let index = self.step_index;
+        let findings = match (self.pack.actors.get(&inc.actor), &inc.operation) {
+            (Some(actor), Some(op)) => transport_checks(
+                self.setup,
+                actor,
+                &actor.operations[op],
+                &inc.request,
+                index,
+            ),
+            _ => vec![],
+        };
+        let label = format!(
+            "tolerated {} {}",
+            inc.actor,
+            inc.operation.as_deref().unwrap_or("?")
+        );
+        let ex = self.answer_default(inc).await;
+        let mut o = StepOutcome::new(index, label);
+        o.exchange = Some(ex);
+        o.findings = findings;
+        self.side.push(o);
+    }
+
+    /// The tolerated exchanges answered since the last call, in order.
+    pub fn take_side(&mut self) -> Vec<StepOutcome> {
+        std::mem::take(&mut self.side)
     }
 
     /// The next request that is not tolerated, before `deadline`. Tolerated ones are answered
@@ -211,8 +254,7 @@ impl<'a> Session<'a> {
                 }
             };
             if self.tolerated(&inc) {
-                let ex = self.answer_default(inc).await;
-                self.side.push(ex);
+                self.answer_tolerated(inc).await;
                 continue;
             }
             return Ok(Some(inc));
@@ -226,6 +268,22 @@ impl<'a> Session<'a> {
             ms
         };
         Instant::now() + Duration::from_millis(ms)
+    }
+
+    /// The failed handshakes seen so far, for messages (`""` when none).
+    fn tls_note(&mut self) -> String {
+        while let Ok(f) = self.lab.tls_failures.try_recv() {
+            self.tls_seen.push(f);
+        }
+        if self.tls_seen.is_empty() {
+            return String::new();
+        }
+        let seen: Vec<String> = self
+            .tls_seen
+            .iter()
+            .map(|f| format!("{}: {}", f.actor, f.error))
+            .collect();
+        format!(" (failed TLS handshakes: {})", seen.join("; "))
     }
 
     /// The JSON document of a trigger (docs/drivers.md).
@@ -285,6 +343,7 @@ impl<'a> Session<'a> {
 
     /// Run one GAP step.
     pub async fn step(&mut self, scope: &mut Scope<'_>, st: &Step, index: usize) -> StepRun {
+        self.step_index = index;
         let mut out = StepOutcome::new(index, st.label());
         let vars = match scope.for_step(st) {
             Ok(v) => v,
@@ -381,11 +440,6 @@ impl<'a> Session<'a> {
                 }
             }
         };
-        // Tolerated exchanges answered meanwhile are shown with the step.
-        if out.exchange.is_none() {
-            out.exchange = self.side.pop();
-        }
-        self.side.clear();
         StepRun { outcome: out, flow }
     }
 
@@ -404,10 +458,11 @@ impl<'a> Session<'a> {
                 return Flow::Stop;
             }
             Ok(None) => {
+                let note = self.tls_note();
                 out.findings.push(Finding::new(
                     "request",
                     format!(
-                        "the GAP sent no {} request to {} within {} ms",
+                        "the GAP sent no {} request to {} within {} ms{note}",
                         er.operation, er.actor, er.within_ms
                     ),
                     index,
@@ -437,58 +492,23 @@ impl<'a> Session<'a> {
             out.exchange = Some(self.answer_default(inc).await);
             return Flow::Stop;
         }
+        // Cause and effect: a request that depends on the previous answer (another operation)
+        // must not leave before that answer did.
+        if let Some((sent, prev)) = &self.last_answer {
+            let this = format!("{} {}", inc.actor, er.operation);
+            if inc.at < *sent && *prev != this {
+                out.findings.push(Finding::new(
+                    "order",
+                    format!("the GAP sent {this} before it had the answer to {prev}"),
+                    index,
+                ));
+            }
+        }
         let actor = &self.pack.actors[&er.actor];
         let op = &actor.operations[&er.operation];
         let req = &inc.request;
-        // The GAP's client certificate: from the lab CA (the TLS layer checked the chain) with
-        // the establishment's FINESS as CN.
-        match &req.peer.common_name {
-            None => out.findings.push(Finding::new(
-                "tls",
-                "the GAP presented no client certificate".into(),
-                index,
-            )),
-            Some(cn) if *cn != self.setup.finess_juridique => out.findings.push(Finding {
-                expected: Some(self.setup.finess_juridique.clone()),
-                actual: Some(cn.clone()),
-                ..Finding::new(
-                    "tls",
-                    format!("client certificate CN {cn} is not the establishment's FINESS"),
-                    index,
-                )
-            }),
-            _ => {}
-        }
-        // Method and content type of the actor's SOAP version.
-        if req.method != "POST" {
-            out.findings.push(Finding::new(
-                "http",
-                format!("method {} instead of POST", req.method),
-                index,
-            ));
-        }
-        let want = actor.soap.request_headers(&op.action);
-        for (name, value) in &want {
-            let got = req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str());
-            if !header_matches(name, value, got) {
-                out.findings.push(Finding {
-                    expected: Some(value.clone()),
-                    actual: Some(got.unwrap_or("(none)").to_string()),
-                    ..Finding::new(
-                        "content_type",
-                        format!(
-                            "header {name}: `{}`, expected `{value}`",
-                            got.unwrap_or("(none)")
-                        ),
-                        index,
-                    )
-                });
-            }
-        }
+        out.findings
+            .extend(transport_checks(self.setup, actor, op, req, index));
         let mut checked = Checked {
             findings: vec![],
             captures: BTreeMap::new(),
@@ -610,6 +630,8 @@ impl<'a> Session<'a> {
         }
         let url = self.lab.urls.get(&inc.actor).cloned().unwrap_or_default();
         let ex = record(&inc, &er.operation, &url, &resp, inc.at.elapsed());
+        // The time before the answer leaves: a request that arrives later may depend on it.
+        self.last_answer = Some((Instant::now(), format!("{} {}", inc.actor, er.operation)));
         let _ = inc.reply.send(resp);
         out.exchange = Some(ex);
         if out.findings.iter().any(|f| f.check == "capture") {
@@ -673,7 +695,9 @@ impl<'a> Session<'a> {
         let deadline = self.wait_for(within_ms);
         loop {
             while let Ok(f) = self.lab.tls_failures.try_recv() {
-                if f.actor == actor {
+                let refusal = f.actor == actor && refused_our_certificate(&f.error);
+                self.tls_seen.push(f.clone());
+                if refusal {
                     out.captures.insert("tls_failure".into(), f.error);
                     return Flow::Continue;
                 }
@@ -684,7 +708,8 @@ impl<'a> Session<'a> {
                 out.findings.push(Finding::new(
                     "tls",
                     format!(
-                        "no TLS handshake with {actor} was aborted by the GAP within {within_ms} ms"
+                        "the GAP did not refuse the certificate of {actor} with a TLS alert within {within_ms} ms{}",
+                        self.tls_note()
                     ),
                     index,
                 ));
@@ -706,8 +731,7 @@ impl<'a> Session<'a> {
                     return Flow::Stop;
                 }
                 if self.tolerated(&inc) {
-                    let ex = self.answer_default(inc).await;
-                    self.side.push(ex);
+                    self.answer_tolerated(inc).await;
                 } else {
                     self.pending.push_back(inc);
                 }
@@ -715,47 +739,51 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// End of the scenario: wait for the driver, answer what still comes (an unexpected request
-    /// is a finding when the scenario had none yet), then stop the mirrors.
-    pub async fn finish(mut self, index: usize, clean: bool) -> StepOutcome {
-        let mut out = StepOutcome::new(index, "end of scenario".into());
+    /// End of the scenario: wait for the driver, then, for a driver that may return before
+    /// its GAP is done (command, http, operator), keep listening for the quiet period; answer
+    /// what comes (an unexpected request is a finding when the scenario had none yet), then stop
+    /// the mirrors. The tolerated exchanges and the end step, in order.
+    pub async fn finish(mut self, index: usize, clean: bool) -> Vec<StepOutcome> {
+        self.step_index = index;
+        let mut end = StepOutcome::new(index, "end of scenario".into());
         let deadline = Instant::now() + self.setup.driver.timeout;
-        let mut extra = vec![];
+        let mut unexpected = vec![];
         // Answer whatever comes while the driver's actions run, so nothing is left hanging.
         while !self.driver.idle() && Instant::now() < deadline {
             match self
                 .next_request(Instant::now() + Duration::from_millis(50))
                 .await
             {
-                Ok(Some(inc)) => extra.push(inc),
+                Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
                 Ok(None) => {}
                 Err(_) => break,
             }
-            for inc in extra.drain(..) {
-                let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
-                let ex = self.answer_default(inc).await;
-                if clean {
-                    out.findings.push(Finding::new(
-                        "request",
-                        format!("unexpected request {what}"),
-                        index,
-                    ));
-                }
-                out.exchange.get_or_insert(ex);
+        }
+        // The builtin GAP is done when its action is; any other may still be sending.
+        if !matches!(
+            self.setup.driver.config,
+            super::driver::DriverConfig::Builtin { .. }
+        ) {
+            let quiet = Instant::now() + self.setup.quiet;
+            while let Ok(Some(inc)) = self.next_request(quiet).await {
+                unexpected.push(self.answer_default(inc).await);
             }
         }
-        // Requests already received.
         while let Some(inc) = self.pending.pop_front() {
-            let what = format!("{} {}", inc.actor, inc.operation.as_deref().unwrap_or("?"));
-            let ex = self.answer_default(inc).await;
+            unexpected.push(self.answer_default(inc).await);
+        }
+        for ex in unexpected {
             if clean {
-                out.findings.push(Finding::new(
+                end.findings.push(Finding::new(
                     "request",
-                    format!("unexpected request {what}"),
+                    format!(
+                        "unexpected request {} {} after the last step",
+                        ex.to, ex.operation
+                    ),
                     index,
                 ));
             }
-            out.exchange.get_or_insert(ex);
+            end.exchange.get_or_insert(ex);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         for e in self
@@ -763,15 +791,97 @@ impl<'a> Session<'a> {
             .finish(remaining.max(Duration::from_millis(10)))
             .await
         {
-            out.findings.push(Finding::new("driver", e, index));
+            end.findings.push(Finding::new("driver", e, index));
         }
         self.lab.shutdown();
+        let mut out = std::mem::take(&mut self.side);
+        if !end.findings.is_empty() || end.exchange.is_some() {
+            out.push(end);
+        }
         out
     }
 }
 
-/// Header check: the media type must match (parameters in any order); for SOAP 1.2 the action
-/// parameter too; SOAPAction compared as written.
+/// Whether a failed handshake is the client refusing our certificate: a certificate alert it
+/// sent (not our refusal of its certificate, nor a connection closed without a word).
+fn refused_our_certificate(error: &str) -> bool {
+    const ALERTS: [&str; 6] = [
+        "BadCertificate",
+        "UnsupportedCertificate",
+        "CertificateRevoked",
+        "CertificateExpired",
+        "CertificateUnknown",
+        "UnknownCA",
+    ];
+    error.contains("received fatal alert") && ALERTS.iter().any(|a| error.contains(a))
+}
+
+/// What every request of the GAP must be, whatever its content: from a client certificate of
+/// the lab CA whose CN is the establishment's FINESS (the TLS layer checked the chain), a POST,
+/// with the Content-Type (media type, charset, action) and SOAPAction of the actor's SOAP version.
+fn transport_checks(
+    setup: &GapSetup,
+    actor: &crate::pack::Actor,
+    op: &crate::pack::Operation,
+    req: &crate::net::server::Request,
+    index: usize,
+) -> Vec<Finding> {
+    let mut out = vec![];
+    match &req.peer.common_name {
+        None => out.push(Finding::new(
+            "tls",
+            "the GAP presented no client certificate".into(),
+            index,
+        )),
+        Some(cn) if *cn != setup.finess_juridique => out.push(Finding {
+            expected: Some(setup.finess_juridique.clone()),
+            actual: Some(cn.clone()),
+            ..Finding::new(
+                "tls",
+                format!("client certificate CN {cn} is not the establishment's FINESS"),
+                index,
+            )
+        }),
+        _ => {}
+    }
+    if req.method != "POST" {
+        out.push(Finding::new(
+            "http",
+            format!("method {} instead of POST", req.method),
+            index,
+        ));
+    }
+    for (name, value) in &actor.soap.request_headers(&op.action) {
+        let got = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        if !header_matches(name, value, got) {
+            let check = if name.eq_ignore_ascii_case("content-type") {
+                "content_type"
+            } else {
+                "http"
+            };
+            out.push(Finding {
+                expected: Some(value.clone()),
+                actual: Some(got.unwrap_or("(none)").to_string()),
+                ..Finding::new(
+                    check,
+                    format!(
+                        "header {name}: `{}`, expected `{value}`",
+                        got.unwrap_or("(none)")
+                    ),
+                    index,
+                )
+            });
+        }
+    }
+    out
+}
+
+/// Header check: the media type must match, and every parameter of the expected value (charset,
+/// case-insensitive; for SOAP 1.2 the action), in any order; SOAPAction compared as written.
 fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
     let Some(got) = got else { return false };
     if !name.eq_ignore_ascii_case("content-type") {
@@ -788,7 +898,13 @@ fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
                     v.trim().trim_matches('"').to_string(),
                 )
             })
-            .filter(|(k, _)| k != "charset")
+            .map(|(k, v)| {
+                if k == "charset" {
+                    (k, v.to_ascii_lowercase())
+                } else {
+                    (k, v)
+                }
+            })
             .collect();
         (media, params)
     };

@@ -190,6 +190,36 @@ pub async fn run_scenario(
             (crate::pack::Action::Call(c), _) => {
                 step::call(pack, target, &mut scope, st, c, i).await
             }
+            (crate::pack::Action::PaymentRun { actor: None }, None) => {
+                let (runner, drop) = match &target.billing {
+                    Some(b) => (b.runner.as_ref(), b.drop.as_path()),
+                    None => (None, std::path::Path::new(".")),
+                };
+                billing::payment_run(runner, "amc", drop, st, i).await
+            }
+            (crate::pack::Action::ExpectReturn(er), None) => match &target.billing {
+                Some(b) => {
+                    billing::expect_return(
+                        pack,
+                        &b.drop,
+                        "amc",
+                        "establishment",
+                        er,
+                        &mut scope,
+                        st,
+                        i,
+                    )
+                    .await
+                }
+                None => step::StepRun {
+                    outcome: billing::outcome(st, i),
+                    flow: step::Flow::Error(format!(
+                        "step {} at {}: the profile names no return drop (returns.dir)",
+                        i + 1,
+                        st.at
+                    )),
+                },
+            },
             (_, Some(s)) => s.step(&mut scope, st, i).await,
             (_, None) => step::StepRun {
                 outcome: billing::outcome(st, i),
@@ -202,6 +232,10 @@ pub async fn run_scenario(
             },
         };
         let flow = r.flow;
+        // Tolerated requests answered during the step come first, each as a step of its own.
+        if let Some(s) = session.as_mut() {
+            o.steps.extend(s.take_side());
+        }
         o.steps.push(r.outcome);
         match flow {
             step::Flow::Continue => {}
@@ -215,10 +249,7 @@ pub async fn run_scenario(
     }
     if let Some(s) = session {
         let clean = o.status == Status::Passed && o.findings().next().is_none();
-        let end = s.finish(sc.steps.len(), clean).await;
-        if !end.findings.is_empty() || end.exchange.is_some() {
-            o.steps.push(end);
-        }
+        o.steps.extend(s.finish(sc.steps.len(), clean).await);
     }
     if o.status == Status::Passed {
         let first = o.findings().next().map(|f| f.message.clone());
