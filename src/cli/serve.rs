@@ -140,7 +140,8 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
         use std::io::Write;
         let mut so = std::io::stdout();
         for (actor, url) in &lab.urls {
-            let _ = writeln!(so, "{actor:<10} {url}");
+            let prefix = lab.prefixes.get(actor).map(String::as_str).unwrap_or("");
+            let _ = writeln!(so, "{actor:<10} {url}{prefix}");
         }
         let _ = writeln!(
             so,

@@ -219,7 +219,14 @@ impl<'a> Session<'a> {
 
     /// The next request that is not tolerated, before `deadline`. Tolerated ones are answered
     /// on the way. None at the deadline, or when the operator gives up or the run is stopped.
-    async fn next_request(&mut self, deadline: Instant) -> Result<Option<Incoming>, String> {
+    /// `expected` (actor, operation) is what the current step waits for: it is returned even
+    /// when the scenario tolerates it, so `tolerate` means "any number of times, besides the
+    /// expected ones".
+    async fn next_request(
+        &mut self,
+        deadline: Instant,
+        expected: Option<(&str, &str)>,
+    ) -> Result<Option<Incoming>, String> {
         loop {
             let inc = match self.pending.pop_front() {
                 Some(i) => i,
@@ -253,7 +260,9 @@ impl<'a> Session<'a> {
                     }
                 }
             };
-            if self.tolerated(&inc) {
+            let wanted = expected
+                .is_some_and(|(a, o)| inc.actor == a && inc.operation.as_deref() == Some(o));
+            if self.tolerated(&inc) && !wanted {
                 self.answer_tolerated(inc).await;
                 continue;
             }
@@ -452,7 +461,10 @@ impl<'a> Session<'a> {
         index: usize,
     ) -> Flow {
         let deadline = self.wait_for(er.within_ms);
-        let inc = match self.next_request(deadline).await {
+        let inc = match self
+            .next_request(deadline, Some((er.actor.as_str(), er.operation.as_str())))
+            .await
+        {
             Err(e) => {
                 out.findings.push(Finding::new("driver", e, index));
                 return Flow::Stop;
@@ -650,7 +662,7 @@ impl<'a> Session<'a> {
         let deadline = Instant::now() + Duration::from_millis(e.within_ms);
         let mut keep = VecDeque::new();
         loop {
-            match self.next_request(deadline).await {
+            match self.next_request(deadline, None).await {
                 Err(err) => {
                     out.findings.push(Finding::new("driver", err, index));
                     break;
@@ -751,7 +763,7 @@ impl<'a> Session<'a> {
         // Answer whatever comes while the driver's actions run, so nothing is left hanging.
         while !self.driver.idle() && Instant::now() < deadline {
             match self
-                .next_request(Instant::now() + Duration::from_millis(50))
+                .next_request(Instant::now() + Duration::from_millis(50), None)
                 .await
             {
                 Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
@@ -765,7 +777,7 @@ impl<'a> Session<'a> {
             super::driver::DriverConfig::Builtin { .. }
         ) {
             let quiet = Instant::now() + self.setup.quiet;
-            while let Ok(Some(inc)) = self.next_request(quiet).await {
+            while let Ok(Some(inc)) = self.next_request(quiet, None).await {
                 unexpected.push(self.answer_default(inc).await);
             }
         }

@@ -34,6 +34,10 @@ pub struct TlsFailure {
 pub struct Lab {
     /// Actor -> base URL (`https://127.0.0.1:port`).
     pub urls: BTreeMap<String, String>,
+    /// Actor -> the path its services sit under in this lab (`/s-1a2b3c4d` for a mirror AMC,
+    /// new for every lab, so that a GAP can only find them through the annuaire; `` for the
+    /// annuaire, whose address the GAP is given).
+    pub prefixes: BTreeMap<String, String>,
     /// Actor -> the mirror's own answer to a request.
     pub mirrors: BTreeMap<String, Handler>,
     /// Actor -> the mirror AMC itself (for payment runs).
@@ -67,7 +71,14 @@ impl Lab {
         let (tls_tx, tls_failures) = mpsc::unbounded_channel();
         let mut servers = vec![];
         let mut urls = BTreeMap::new();
+        let mut prefixes = BTreeMap::new();
         for actor in pack.actors.values() {
+            let prefix = if actor.role == "amc" {
+                format!("/s-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            } else {
+                String::new()
+            };
+            prefixes.insert(actor.name.clone(), prefix.clone());
             let identity = server_identity(
                 pki,
                 &actor.role,
@@ -90,9 +101,14 @@ impl Lab {
                     });
                 })
             };
-            let server = Server::start_with(addr, config, intercept(actor, tx.clone()), Some(hook))
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("actor {}: {e}", actor.name)))?;
+            let server = Server::start_with(
+                addr,
+                config,
+                intercept(actor, &prefix, tx.clone()),
+                Some(hook),
+            )
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("actor {}: {e}", actor.name)))?;
             urls.insert(actor.name.clone(), server.url(""));
             servers.push(server);
         }
@@ -108,12 +124,13 @@ impl Lab {
                 amcs.insert(actor.name.clone(), amc.clone());
                 amc.handler()
             } else {
-                annuaire(pack, &urls, population)
+                annuaire(pack, &urls, &prefixes, population)
             };
             mirrors.insert(actor.name.clone(), handler);
         }
         Ok(Lab {
             urls,
+            prefixes,
             mirrors,
             amcs,
             incoming,
@@ -142,13 +159,16 @@ impl Lab {
 }
 
 /// A handler that hands each request to the engine and waits for its answer.
-fn intercept(actor: &Actor, tx: mpsc::UnboundedSender<Incoming>) -> Handler {
+fn intercept(actor: &Actor, prefix: &str, tx: mpsc::UnboundedSender<Incoming>) -> Handler {
     let actor = actor.clone();
+    let prefix = prefix.to_string();
     Arc::new(move |request: Request| {
         let (reply, answer) = oneshot::channel();
         let incoming = Incoming {
             actor: actor.name.clone(),
-            operation: actor.operation_at(&request.path).map(str::to_string),
+            operation: actor
+                .operation_at(&prefix, &request.path)
+                .map(str::to_string),
             request,
             received: crate::pack::template::now_rfc3339(),
             at: Instant::now(),
@@ -169,13 +189,22 @@ fn intercept(actor: &Actor, tx: mpsc::UnboundedSender<Incoming>) -> Handler {
 }
 
 /// The annuaire mirror, answering with the URLs of this lab's mirror AMCs.
-fn annuaire(pack: &Pack, urls: &BTreeMap<String, String>, population: &Population) -> Handler {
-    // Each AMC endpoint's base URL, from the amc actors of this lab.
+fn annuaire(
+    pack: &Pack,
+    urls: &BTreeMap<String, String>,
+    prefixes: &BTreeMap<String, String>,
+    population: &Population,
+) -> Handler {
+    // Each AMC endpoint's address in this lab: its server and its path.
     let amc_urls: BTreeMap<String, String> = pack
         .actors
         .values()
         .filter(|a| a.role == "amc")
-        .filter_map(|a| Some((a.endpoint.clone()?, urls.get(&a.name)?.clone())))
+        .filter_map(|a| {
+            let base = urls.get(&a.name)?;
+            let prefix = prefixes.get(&a.name).map(String::as_str).unwrap_or("");
+            Some((a.endpoint.clone()?, format!("{base}{prefix}")))
+        })
         .collect();
     let services: Vec<String> = pack
         .actors

@@ -29,15 +29,13 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The operation served at `path` (the last segment of the request path, query ignored).
-    pub fn operation_at(&self, path: &str) -> Option<&str> {
+    /// The operation served at exactly `<prefix>/<operation path>` (query and a trailing `/`
+    /// ignored).
+    pub fn operation_at(&self, prefix: &str, path: &str) -> Option<&str> {
         let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
         self.operations
             .iter()
-            .find(|(_, o)| {
-                let p = o.path.trim_matches('/');
-                path == format!("/{p}") || path.ends_with(&format!("/{p}"))
-            })
+            .find(|(_, o)| path == format!("{prefix}/{}", o.path.trim_matches('/')))
             .map(|(k, _)| k.as_str())
     }
 }
