@@ -19,6 +19,20 @@
 //! A stay in SSR, PSY or HAD needs `2.00`, which a V1 GAP never uses: such an action makes no
 //! call at all (not even the annuaire) and reports `paper fallback`.
 //!
+//! # V2 ([`ReferenceGap::with_version`], [`GapVersion::v2`])
+//!
+//! A V2 GAP sends `2.00` (with `categorieEtablissement`) to an address listing `2.00`, else
+//! `1.04`; a stay in SSR/PSY/HAD, with `periodes`, or from an `EXOQN` establishment that
+//! meets a 1.04-only AMC makes no SEL call (`paper fallback`). More actions (any GAP):
+//! `invoice` (inputs `numero_facture`, `date_facture`, optional `periode`: DRE of the active
+//! engagement; results `invoiced <n>`, `no engagement`, `already paid`,
+//! `already invoiced <n>`, `refused: date before end of care`,
+//! `refused: numero_facture <n> already used`) and `read_returns` (every `RSP-*.xml` of
+//! `lab.return_drop`; report `returns`). `compute` of a stay with `periodes` engages them
+//! in order (`inputs.periode`: that one only). Report extras, only when relevant:
+//! `message_patient`, `periodes` (rang -> active engagement), `returns`. V2 defects:
+//! [`V2_DEFECTS`].
+//!
 //! # Calls
 //!
 //! Every call is a fresh HTTPS connection presenting [`GapConfig::identity`] and verifying the
@@ -55,6 +69,7 @@
 //! `no address`, `paper fallback`, `SIM not available`, `CLC not available`,
 //! `<OP> failed: <detail>[ (<n> attempts)]`, `search failed: <detail>`.
 
+use crate::defects::Defect;
 use crate::mirror::amc::{Op, SEL_NS};
 use crate::mirror::annuaire;
 use crate::net::client::{self, Request, Timeouts};
@@ -70,6 +85,8 @@ use std::time::Duration;
 
 /// The norme version a V1 GAP always uses.
 pub const NORME: &str = "1.04";
+/// The norme version of a V2 GAP, when the AMC's address accepts it.
+pub const NORME_V2: &str = "2.00";
 /// `requete/editeur` of the annuaire lookups.
 pub const EDITEUR: &str = "roclab";
 /// Retries after an `env:Receiver` fault or a timeout (spec section 7).
@@ -101,14 +118,121 @@ pub struct GapConfig {
 }
 
 impl GapConfig {
-    /// Names in `defects` that are not GAP defects.
+    /// Names in `defects` that are not GAP defects (of [`crate::defects::GAP`] or
+    /// [`V2_DEFECTS`]).
     pub fn unknown_defects(&self) -> Vec<String> {
         self.defects
             .iter()
-            .filter(|d| crate::defects::find("gap", d).is_none())
+            .filter(|d| crate::defects::find("gap", d).is_none() && v2_defect(d).is_none())
             .cloned()
             .collect()
     }
+}
+
+/// Which norme the GAP speaks and what kind of establishment it bills for. Default: a V1
+/// GAP (`1.04`, `EXDG`), the behaviour of [`ReferenceGap::new`].
+///
+/// Kept beside [`GapConfig`] (not in it) so that the existing `GapConfig { .. }` literals
+/// of the CLI keep compiling; see [`ReferenceGap::with_version`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapVersion {
+    /// `1.04` (V1 GAP) or `2.00` (V2 GAP).
+    pub norme: String,
+    /// `categorieEtablissement`: `EXDG` or `EXOQN`.
+    pub categorie: String,
+}
+
+impl Default for GapVersion {
+    fn default() -> Self {
+        GapVersion {
+            norme: NORME.to_string(),
+            categorie: "EXDG".to_string(),
+        }
+    }
+}
+
+impl GapVersion {
+    /// A V2 GAP of an establishment of `categorie`.
+    pub fn v2(categorie: &str) -> Self {
+        GapVersion {
+            norme: NORME_V2.to_string(),
+            categorie: categorie.to_string(),
+        }
+    }
+
+    fn is_v2(&self) -> bool {
+        self.norme == NORME_V2
+    }
+}
+
+const fn v2d(name: &'static str, rule: &'static str, description: &'static str) -> Defect {
+    Defect {
+        name,
+        sut: "gap",
+        rule,
+        description,
+    }
+}
+
+/// Defect switches of the V2 behaviour (norme `2.00`, periods, billing, returns). Not (yet)
+/// in [`crate::defects::GAP`]: that list must match `tests/data/gap-defects.yaml`, which
+/// lists, per defect, the V1 GAP pack scenarios it fails.
+pub const V2_DEFECTS: &[Defect] = &[
+    v2d(
+        "v2-to-v1-only-amc",
+        "7 (2.00 only with an AMC whose address accepts 2.00)",
+        "a V2 GAP sends 2.00 to an AMC whose annuaire address lists only 1.04",
+    ),
+    v2d(
+        "no-paper-fallback",
+        "7 (SSR/PSY/HAD or EXOQN with a 1.04-only AMC: no SEL call)",
+        "a stay that needs 2.00 is sent in 1.04 instead of falling back to paper",
+    ),
+    v2d(
+        "periods-out-of-order",
+        "7 (engage each period once, in order)",
+        "periods are engaged in reverse order (and a period may be engaged before earlier ones)",
+    ),
+    v2d(
+        "last-period-unmarked",
+        "7 (mark the last period)",
+        "periodeFacturation/derniere is false on the last period",
+    ),
+    v2d(
+        "invoice-without-engagement",
+        "7 (never invoice without an active engagement)",
+        "DRE sent with the last engagement number even after its DEL",
+    ),
+    v2d(
+        "invoice-amounts-recomputed",
+        "7 (invoice exactly the engaged amounts)",
+        "DRE montantAmc recomputed: 1 cent off on the last line (and in totalAmc)",
+    ),
+    v2d(
+        "invoice-before-end",
+        "7 (never date an invoice before the end of what was engaged)",
+        "DRE dated the day of entry",
+    ),
+    v2d(
+        "reinvoice-paid",
+        "7 (a paid invoice is never invoiced again)",
+        "an engagement whose invoice was paid is invoiced again",
+    ),
+    v2d(
+        "message-patient-dropped",
+        "7 (hand messagePatient to the patient)",
+        "the CLC answer's messagePatient is not reported",
+    ),
+    v2d(
+        "rsp-ignored",
+        "7 (read every RSP file of the return drop)",
+        "read_returns reads nothing",
+    ),
+];
+
+/// The V2 defect `name`.
+pub fn v2_defect(name: &str) -> Option<&'static Defect> {
+    V2_DEFECTS.iter().find(|d| d.name == name)
 }
 
 /// Defect switches, read once.
@@ -127,6 +251,16 @@ struct Flags {
     wrong_endpoint: bool,
     no_retry: bool,
     too_many_retries: bool,
+    v2_to_v1_only_amc: bool,
+    no_paper_fallback: bool,
+    periods_out_of_order: bool,
+    last_period_unmarked: bool,
+    invoice_without_engagement: bool,
+    invoice_amounts_recomputed: bool,
+    invoice_before_end: bool,
+    reinvoice_paid: bool,
+    message_patient_dropped: bool,
+    rsp_ignored: bool,
 }
 
 impl Flags {
@@ -146,6 +280,16 @@ impl Flags {
             wrong_endpoint: on("wrong-endpoint"),
             no_retry: on("no-retry"),
             too_many_retries: on("too-many-retries"),
+            v2_to_v1_only_amc: on("v2-to-v1-only-amc"),
+            no_paper_fallback: on("no-paper-fallback"),
+            periods_out_of_order: on("periods-out-of-order"),
+            last_period_unmarked: on("last-period-unmarked"),
+            invoice_without_engagement: on("invoice-without-engagement"),
+            invoice_amounts_recomputed: on("invoice-amounts-recomputed"),
+            invoice_before_end: on("invoice-before-end"),
+            reinvoice_paid: on("reinvoice-paid"),
+            message_patient_dropped: on("message-patient-dropped"),
+            rsp_ignored: on("rsp-ignored"),
         }
     }
 
@@ -198,6 +342,19 @@ pub struct Stay {
     pub date_entree: String,
     pub date_sortie: Option<String>,
     pub prestations: Vec<Prestation>,
+    /// Billing periods of a long stay (V2; read by a V2 GAP only).
+    pub periodes: Vec<Periode>,
+}
+
+/// One billing period of a stay (`data.stay.periodes[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Periode {
+    pub rang: u32,
+    pub date_debut: String,
+    pub date_fin: String,
+    /// `derniere` as given; `None`: the last period of the list is the last.
+    pub derniere: Option<bool>,
+    pub prestations: Vec<Prestation>,
 }
 
 /// A scalar of the trigger JSON as text (strings as they are, numbers and booleans printed).
@@ -242,21 +399,25 @@ impl Stay {
         if !v.is_object() {
             return Err(format!("trigger: {p} missing"));
         }
-        let mut prestations = Vec::new();
-        if let Some(lines) = v.get("prestations") {
-            let lines = lines
+        let prestations = prestations_from_json(v, p)?;
+        let mut periodes = Vec::new();
+        if let Some(list) = v.get("periodes").filter(|l| !l.is_null()) {
+            let list = list
                 .as_array()
-                .ok_or_else(|| format!("trigger: {p}.prestations is not a list"))?;
-            for (i, l) in lines.iter().enumerate() {
-                let lp = format!("{p}.prestations[{i}]");
-                prestations.push(Prestation {
-                    code: required(l, &lp, "code")?,
-                    date_debut: required(l, &lp, "date_debut")?,
-                    date_fin: required(l, &lp, "date_fin")?,
-                    quantite: required(l, &lp, "quantite")?,
-                    montant_total: required(l, &lp, "montant_total")?,
-                    montant_amo: required(l, &lp, "montant_amo")?,
-                    praticien_optam: scalar(l.get("praticien_optam")),
+                .ok_or_else(|| format!("trigger: {p}.periodes is not a list"))?;
+            for (i, e) in list.iter().enumerate() {
+                let pp = format!("{p}.periodes[{i}]");
+                let rang = required(e, &pp, "rang")?;
+                periodes.push(Periode {
+                    rang: rang
+                        .parse()
+                        .ok()
+                        .filter(|r| *r >= 1)
+                        .ok_or_else(|| format!("trigger: {pp}.rang '{rang}' is not a rank"))?,
+                    date_debut: required(e, &pp, "date_debut")?,
+                    date_fin: required(e, &pp, "date_fin")?,
+                    derniere: scalar(e.get("derniere")).map(|d| d == "true"),
+                    prestations: prestations_from_json(e, &pp)?,
                 });
             }
         }
@@ -267,8 +428,44 @@ impl Stay {
             date_entree: required(v, p, "date_entree")?,
             date_sortie: scalar(v.get("date_sortie")),
             prestations,
+            periodes,
         })
     }
+
+    /// The end of care of the stay, or of its period `rang`.
+    fn end_of(&self, rang: Option<u32>) -> Option<String> {
+        match rang {
+            Some(r) => self
+                .periodes
+                .iter()
+                .find(|p| p.rang == r)
+                .map(|p| p.date_fin.clone()),
+            None => self.date_sortie.clone(),
+        }
+    }
+}
+
+/// `prestations` of `v` (absent: none).
+fn prestations_from_json(v: &Value, p: &str) -> Result<Vec<Prestation>, String> {
+    let mut prestations = Vec::new();
+    if let Some(lines) = v.get("prestations") {
+        let lines = lines
+            .as_array()
+            .ok_or_else(|| format!("trigger: {p}.prestations is not a list"))?;
+        for (i, l) in lines.iter().enumerate() {
+            let lp = format!("{p}.prestations[{i}]");
+            prestations.push(Prestation {
+                code: required(l, &lp, "code")?,
+                date_debut: required(l, &lp, "date_debut")?,
+                date_fin: required(l, &lp, "date_fin")?,
+                quantite: required(l, &lp, "quantite")?,
+                montant_total: required(l, &lp, "montant_total")?,
+                montant_amo: required(l, &lp, "montant_amo")?,
+                praticien_optam: scalar(l.get("praticien_optam")),
+            });
+        }
+    }
+    Ok(prestations)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,6 +540,48 @@ pub struct SelRequest<'a> {
     pub numero_engagement: &'a str,
     /// DEL: `motifAnnulation`.
     pub motif: &'a str,
+    /// `versionNorme` ([`NORME`] or [`NORME_V2`]).
+    pub norme: &'a str,
+    /// CLC: `periodeFacturation` (2.00 only).
+    pub periode: Option<PeriodeFacturation<'a>>,
+    /// DRE: the invoice (its `numeroEngagement` is [`SelRequest::numero_engagement`]).
+    pub dre: Option<&'a Dre>,
+}
+
+/// `periodeFacturation` of a CLC.
+#[derive(Debug, Clone, Copy)]
+pub struct PeriodeFacturation<'a> {
+    pub rang: u32,
+    pub date_debut: &'a str,
+    pub date_fin: &'a str,
+    pub derniere: bool,
+}
+
+/// The body of a DRE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dre {
+    pub numero_facture: String,
+    pub date_facture: String,
+    /// The lines invoiced, each with its `montantAmc`.
+    pub lignes: Vec<(Prestation, String)>,
+    pub total_amc: String,
+}
+
+fn prestation_xml(x: &mut Xml, l: &Prestation, montant_amc: Option<&str>) {
+    x.open("prestation");
+    x.leaf("code", &l.code);
+    x.leaf("dateDebut", &l.date_debut);
+    x.leaf("dateFin", &l.date_fin);
+    x.leaf("quantite", &l.quantite);
+    x.leaf("montantTotal", &l.montant_total);
+    x.leaf("montantAmo", &l.montant_amo);
+    if let Some(o) = &l.praticien_optam {
+        x.leaf("praticienOptam", o);
+    }
+    if let Some(m) = montant_amc {
+        x.leaf("montantAmc", m);
+    }
+    x.close("prestation");
 }
 
 /// The SOAP 1.2 envelope of a SEL request (`roc` bound to [`SEL_NS`] on the envelope).
@@ -354,7 +593,7 @@ pub fn sel_envelope(r: &SelRequest<'_>) -> String {
     x.open("entete");
     x.leaf("idFlux", r.id_flux);
     x.leaf("dateHeureEmission", r.emission);
-    x.leaf("versionNorme", NORME);
+    x.leaf("versionNorme", r.norme);
     x.open("emetteur");
     x.leaf("finessJuridique", r.finess_juridique);
     x.leaf("finessGeographique", r.finess_geographique);
@@ -366,7 +605,24 @@ pub fn sel_envelope(r: &SelRequest<'_>) -> String {
     x.close("emetteur");
     x.leaf("numeroAmc", r.numero_amc);
     x.close("entete");
-    if r.op == Op::Del {
+    if r.op == Op::Dre {
+        let empty = Dre {
+            numero_facture: String::new(),
+            date_facture: String::new(),
+            lignes: Vec::new(),
+            total_amc: String::new(),
+        };
+        let d = r.dre.unwrap_or(&empty);
+        x.leaf("numeroEngagement", r.numero_engagement);
+        x.leaf("numeroFacture", &d.numero_facture);
+        x.leaf("dateFacture", &d.date_facture);
+        x.open("prestations");
+        for (l, m) in &d.lignes {
+            prestation_xml(&mut x, l, Some(m));
+        }
+        x.close("prestations");
+        x.leaf("totalAmc", &d.total_amc);
+    } else if r.op == Op::Del {
         x.leaf("numeroEngagement", r.numero_engagement);
         x.leaf("motifAnnulation", r.motif);
     } else {
@@ -395,21 +651,19 @@ pub fn sel_envelope(r: &SelRequest<'_>) -> String {
         x.close("contexte");
         if r.op == Op::Clc {
             x.leaf("idDossier", &s.id);
+            if let Some(p) = &r.periode {
+                x.open("periodeFacturation");
+                x.leaf("rang", &p.rang.to_string());
+                x.leaf("dateDebut", p.date_debut);
+                x.leaf("dateFin", p.date_fin);
+                x.leaf("derniere", if p.derniere { "true" } else { "false" });
+                x.close("periodeFacturation");
+            }
         }
         if matches!(r.op, Op::Sim | Op::Clc) {
             x.open("prestations");
             for l in &s.prestations {
-                x.open("prestation");
-                x.leaf("code", &l.code);
-                x.leaf("dateDebut", &l.date_debut);
-                x.leaf("dateFin", &l.date_fin);
-                x.leaf("quantite", &l.quantite);
-                x.leaf("montantTotal", &l.montant_total);
-                x.leaf("montantAmo", &l.montant_amo);
-                if let Some(o) = &l.praticien_optam {
-                    x.leaf("praticienOptam", o);
-                }
-                x.close("prestation");
+                prestation_xml(&mut x, l, None);
             }
             x.close("prestations");
         }
@@ -488,6 +742,12 @@ pub struct OkAnswer {
     pub total_amc: Option<String>,
     /// DEL: `dateAnnulation`.
     pub date_annulation: Option<String>,
+    /// SIM, CLC: `lignes/ligne/montantAmc`, in order.
+    pub montants: Vec<String>,
+    /// CLC (2.00): `messagePatient`.
+    pub message_patient: Option<String>,
+    /// DRE: `accuseReception/numeroFacture`.
+    pub numero_facture: Option<String>,
 }
 
 impl Answer {
@@ -675,6 +935,19 @@ pub fn classify_body(op: Op, status: u16, text: &str) -> Answer {
                 numero_engagement: sel_text(answer, "numeroEngagement"),
                 total_amc: sel_text(answer, "totalAmc"),
                 date_annulation: sel_text(answer, "dateAnnulation"),
+                montants: answer
+                    .child(SEL_NS, "lignes")
+                    .map(|ls| {
+                        ls.elements()
+                            .filter(|e| e.local == "ligne" && e.ns.as_deref() == Some(SEL_NS))
+                            .map(|e| sel_text(e, "montantAmc").unwrap_or_default())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                message_patient: sel_text(answer, "messagePatient"),
+                numero_facture: answer
+                    .child(SEL_NS, "accuseReception")
+                    .and_then(|a| sel_text(a, "numeroFacture")),
             };
             if op == Op::Clc && ok.numero_engagement.as_deref().is_none_or(str::is_empty) {
                 return Answer::Malformed("CLC OK without numeroEngagement".to_string());
@@ -688,6 +961,34 @@ pub fn classify_body(op: Op, status: u16, text: &str) -> Answer {
 
 // ---------------------------------------------------------------------------------------------
 // The GAP
+
+/// One return (RSP file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rsp {
+    pub numero_facture: String,
+    pub numero_engagement: String,
+    /// `rejet/code`; `None`: paid.
+    pub rejet: Option<String>,
+}
+
+/// An RSP document (`roc:rsp`); `None` when it is not one.
+pub fn parse_rsp(text: &str) -> Option<Rsp> {
+    let root = xml::parse(text).ok()?;
+    if root.local != "rsp" || root.ns.as_deref() != Some(SEL_NS) {
+        return None;
+    }
+    let numero_facture = sel_text(&root, "numeroFacture").filter(|n| !n.is_empty())?;
+    let rejet = match (root.child(SEL_NS, "paiement"), root.child(SEL_NS, "rejet")) {
+        (Some(_), None) => None,
+        (None, Some(r)) => Some(sel_text(r, "code").unwrap_or_default()),
+        _ => return None,
+    };
+    Some(Rsp {
+        numero_facture,
+        numero_engagement: sel_text(&root, "numeroEngagement").unwrap_or_default(),
+        rejet,
+    })
+}
 
 /// One address from the annuaire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -710,12 +1011,37 @@ enum Idb {
 struct Engaged {
     numero: String,
     numero_amc: String,
+    /// The norme it was engaged in (its DEL and DRE use it too).
+    norme: String,
+    /// The period engaged (`None`: the whole stay).
+    rang: Option<u32>,
+    /// The end of what was engaged: the stay's `dateSortie` or the period's `dateFin`.
+    end: Option<String>,
+    /// The lines sent, and the `montantAmc` the AMC engaged for each.
+    lines: Vec<Prestation>,
+    montants: Vec<String>,
+    total_amc: Option<String>,
+}
+
+/// Where the invoice of an engagement stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Billing {
+    /// DRE acknowledged under this number, no return read yet.
+    Invoiced(String),
+    /// A return said it was paid.
+    Paid(String),
 }
 
 #[derive(Debug, Clone, Default)]
 struct StayState {
     idb: Option<Idb>,
     engagement: Option<Engaged>,
+    /// V2: the active engagement of each period.
+    periodes: BTreeMap<u32, Engaged>,
+    /// V2: every period ever engaged.
+    engaged_rangs: BTreeSet<u32>,
+    /// The last engagement of the stay (`None`) or of a period, kept after its DEL.
+    last: BTreeMap<Option<u32>, Engaged>,
 }
 
 #[derive(Debug, Default)]
@@ -723,12 +1049,17 @@ struct State {
     stays: BTreeMap<String, StayState>,
     /// AMC number (or `*` under `wrong-endpoint`) -> addresses.
     annuaire: BTreeMap<String, Vec<Addr>>,
+    /// Engagement number -> where its invoice stands.
+    billing: BTreeMap<String, Billing>,
+    /// Every invoice number sent (acknowledged) -> its engagement number.
+    invoices: BTreeMap<String, String>,
 }
 
 /// The embedded reference GAP. One per scenario: per stay, it keeps the IDB answer and the
 /// active engagement; per AMC number, the annuaire addresses.
 pub struct ReferenceGap {
     cfg: GapConfig,
+    version: GapVersion,
     flags: Flags,
     tls: Result<Arc<rustls::ClientConfig>, String>,
     state: Mutex<State>,
@@ -774,10 +1105,51 @@ struct Run<'a> {
     lab: &'a Value,
     calls: Vec<Value>,
     total_amc: Option<String>,
+    /// The stay needs `2.00` (SSR/PSY/HAD, EXOQN, periods).
+    needs_v2: bool,
+    /// The norme of the last SEL request sent.
+    norme: Option<String>,
+    message_patient: Option<String>,
+}
+
+/// What a SEL call carries besides the stay of the action.
+#[derive(Debug, Clone, Copy, Default)]
+struct Extra<'a> {
+    /// DEL: the engagement cancelled and the `motifAnnulation`.
+    del: Option<(&'a Engaged, &'a str)>,
+    /// CLC of a period: the period and the stay with the period's lines.
+    periode: Option<(PeriodeFacturation<'a>, &'a Stay)>,
+    /// DRE: the engagement invoiced and the invoice.
+    dre: Option<(&'a Engaged, &'a Dre)>,
+}
+
+/// Amount in cents (`12.50` -> 1250).
+fn cents(s: &str) -> Option<i64> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (i, f) = s.split_once('.').unwrap_or((s, "00"));
+    if f.len() != 2 || i.is_empty() {
+        return None;
+    }
+    let v = i.parse::<i64>().ok()? * 100 + f.parse::<i64>().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+fn format_cents(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", c.abs() / 100, c.abs() % 100)
 }
 
 impl ReferenceGap {
+    /// A V1 GAP (norme `1.04`, `EXDG`).
     pub fn new(cfg: GapConfig) -> Self {
+        Self::with_version(cfg, GapVersion::default())
+    }
+
+    /// A GAP speaking `version` (a V2 GAP with [`GapVersion::v2`]).
+    pub fn with_version(cfg: GapConfig, version: GapVersion) -> Self {
         let flags = Flags::of(&cfg.defects);
         let identity = (!flags.no_client_cert).then_some(&cfg.identity);
         let tls = if flags.accepts_any_server_cert {
@@ -788,6 +1160,7 @@ impl ReferenceGap {
         .map_err(|e| format!("GAP TLS configuration: {e}"));
         ReferenceGap {
             cfg,
+            version,
             flags,
             tls,
             state: Mutex::new(State::default()),
@@ -820,11 +1193,30 @@ impl ReferenceGap {
             .get("action")
             .and_then(Value::as_str)
             .ok_or("trigger: action missing")?;
-        if !matches!(action, "admission" | "simulate" | "compute" | "cancel") {
+        if !matches!(
+            action,
+            "admission" | "simulate" | "compute" | "cancel" | "invoice" | "read_returns"
+        ) {
             return Err(format!(
-                "unknown action '{action}' (the reference GAP knows admission, simulate, compute, cancel)"
+                "unknown action '{action}' (the reference GAP knows admission, simulate, compute, cancel, invoice, read_returns)"
             ));
         }
+        let input = |k: &str| scalar(trigger.get("inputs").and_then(|i| i.get(k)));
+        let periode = match input("periode") {
+            Some(r) => Some(
+                r.parse::<u32>()
+                    .map_err(|_| format!("trigger: inputs.periode '{r}' is not a rank"))?,
+            ),
+            None => None,
+        };
+        let facture = if action == "invoice" {
+            Some((
+                input("numero_facture").ok_or("trigger: inputs.numero_facture missing")?,
+                input("date_facture").ok_or("trigger: inputs.date_facture missing")?,
+            ))
+        } else {
+            None
+        };
         let tls = self.tls.clone()?;
         let _one_at_a_time = self.actions.lock().await;
         let null = Value::Null;
@@ -832,10 +1224,12 @@ impl ReferenceGap {
         let lab = trigger.get("lab").unwrap_or(&null);
         let stay_json = data.get("stay").unwrap_or(&null);
         let stay_id = scalar(stay_json.get("id"))
-            .or_else(|| scalar(trigger.get("inputs").and_then(|i| i.get("stay"))))
+            .or_else(|| input("stay"))
+            .or_else(|| (action == "read_returns").then(String::new))
             .ok_or("trigger: data.stay.id missing")?;
 
-        let (patient, stay) = if action == "cancel" {
+        let lenient = matches!(action, "cancel" | "invoice" | "read_returns");
+        let (patient, stay) = if lenient {
             // Only the stay's engagement is needed; the rest is used when present.
             (
                 Patient::from_json(data.get("patient").unwrap_or(&null)).unwrap_or_default(),
@@ -863,7 +1257,7 @@ impl ReferenceGap {
         if let (Some(card), Some(computed)) = (
             scalar(data.get("patient").and_then(|p| p.get("cle_nir"))),
             cle_nir(&patient.nir, self.flags.wrong_nir_key),
-        ) && action != "cancel"
+        ) && !lenient
             && card != computed
         {
             notes.push(format!(
@@ -877,19 +1271,37 @@ impl ReferenceGap {
             lab,
             calls: Vec::new(),
             total_amc: None,
+            needs_v2: false,
+            norme: None,
+            message_patient: None,
         };
         let v2_domain = matches!(stay.domaine.as_str(), "SSR" | "PSY" | "HAD");
-        let result = if action != "cancel" && v2_domain {
-            "paper fallback".to_string()
-        } else {
-            match action {
-                "admission" => self.admission(&tls, &mut run).await,
-                "simulate" => self.simulate(&tls, &mut run).await,
-                "compute" => self.compute(&tls, &mut run).await,
-                _ => self.cancel(&tls, &mut run, &stay_id).await,
-            }
-        };
-        let (services, engagement) = {
+        let exoqn = self.version.categorie == "EXOQN";
+        let periods = self.version.is_v2() && !stay.periodes.is_empty();
+        run.needs_v2 = v2_domain || exoqn || periods;
+        let mut returns = None;
+        let engaging = matches!(action, "admission" | "simulate" | "compute");
+        let result =
+            if engaging && run.needs_v2 && !self.version.is_v2() && !self.flags.no_paper_fallback {
+                "paper fallback".to_string()
+            } else {
+                match action {
+                    "admission" => self.admission(&tls, &mut run).await,
+                    "simulate" => self.simulate(&tls, &mut run).await,
+                    "compute" => self.compute(&tls, &mut run, periode).await,
+                    "invoice" => {
+                        let (numero, date) = facture.unwrap_or_default();
+                        self.invoice(&tls, &mut run, periode, &numero, &date).await
+                    }
+                    "read_returns" => {
+                        let (result, list) = self.read_returns(&run);
+                        returns = Some(list);
+                        result
+                    }
+                    _ => self.cancel(&tls, &mut run, &stay_id).await,
+                }
+            };
+        let (services, engagement, periodes) = {
             let st = self.state();
             let s = st.stays.get(&stay_id);
             (
@@ -899,6 +1311,13 @@ impl ReferenceGap {
                 }),
                 s.and_then(|s| s.engagement.as_ref())
                     .map(|e| e.numero.clone()),
+                s.map(|s| {
+                    s.periodes
+                        .iter()
+                        .map(|(r, e)| (r.to_string(), json!(e.numero)))
+                        .collect::<Map<String, Value>>()
+                })
+                .unwrap_or_default(),
             )
         };
         let mut report = Map::new();
@@ -916,13 +1335,29 @@ impl ReferenceGap {
                 json!(patient.numero_amc)
             },
         );
-        report.insert("norme".into(), json!(NORME));
+        report.insert(
+            "norme".into(),
+            json!(
+                run.norme
+                    .clone()
+                    .unwrap_or_else(|| self.version.norme.clone())
+            ),
+        );
         report.insert("calls".into(), Value::Array(run.calls));
         report.insert("result".into(), json!(result));
         report.insert("services".into(), json!(services));
         report.insert("engagement".into(), json!(engagement));
         report.insert("total_amc".into(), json!(run.total_amc));
         report.insert("notes".into(), json!(notes));
+        if let Some(m) = run.message_patient {
+            report.insert("message_patient".into(), json!(m));
+        }
+        if periods {
+            report.insert("periodes".into(), Value::Object(periodes));
+        }
+        if let Some(list) = returns {
+            report.insert("returns".into(), Value::Array(list));
+        }
         Ok(Value::Object(report))
     }
 
@@ -935,11 +1370,12 @@ impl ReferenceGap {
     }
 
     fn set_engagement(&self, id: &str, e: Option<Engaged>) {
-        self.state()
-            .stays
-            .entry(id.to_string())
-            .or_default()
-            .engagement = e;
+        let mut st = self.state();
+        let ss = st.stays.entry(id.to_string()).or_default();
+        if let Some(e) = &e {
+            ss.last.insert(None, e.clone());
+        }
+        ss.engagement = e;
     }
 
     async fn admission(&self, tls: &Arc<rustls::ClientConfig>, run: &mut Run<'_>) -> String {
@@ -957,7 +1393,7 @@ impl ReferenceGap {
             Ok(Idb::Ko { code }) => return format!("refused: KO {code}"),
             Err(stop) => return stop,
         }
-        match self.sel(tls, run, Op::Sim, None).await {
+        match self.sel(tls, run, Op::Sim, Extra::default()).await {
             Ok(ok) => {
                 run.total_amc = ok.total_amc;
                 "simulated".to_string()
@@ -966,7 +1402,12 @@ impl ReferenceGap {
         }
     }
 
-    async fn compute(&self, tls: &Arc<rustls::ClientConfig>, run: &mut Run<'_>) -> String {
+    async fn compute(
+        &self,
+        tls: &Arc<rustls::ClientConfig>,
+        run: &mut Run<'_>,
+        periode: Option<u32>,
+    ) -> String {
         let id = run.stay.id.clone();
         if !self.flags.clc_without_idb {
             match self.ensure_idb(tls, run).await {
@@ -977,32 +1418,162 @@ impl ReferenceGap {
                 Err(stop) => return stop,
             }
         }
+        if self.version.is_v2() && !run.stay.periodes.is_empty() {
+            return self.compute_periods(tls, run, periode).await;
+        }
         if !self.flags.recompute_without_del
             && let Some(e) = self.stay_state(&id).engagement
         {
             if let Err(f) = self
-                .sel(tls, run, Op::Del, Some((&e, MOTIF_ANNULATION)))
+                .sel(
+                    tls,
+                    run,
+                    Op::Del,
+                    Extra {
+                        del: Some((&e, MOTIF_ANNULATION)),
+                        ..Extra::default()
+                    },
+                )
                 .await
             {
                 return f.result();
             }
             self.set_engagement(&id, None);
         }
-        match self.sel(tls, run, Op::Clc, None).await {
+        match self.sel(tls, run, Op::Clc, Extra::default()).await {
             Ok(ok) => {
-                let numero = ok.numero_engagement.unwrap_or_default();
-                self.set_engagement(
-                    &id,
-                    Some(Engaged {
-                        numero: numero.clone(),
-                        numero_amc: run.patient.numero_amc.clone(),
-                    }),
-                );
+                let numero = ok.numero_engagement.clone().unwrap_or_default();
+                let stay = run.stay;
+                let e = self.engaged(run, &ok, None, stay);
+                self.set_engagement(&id, Some(e));
                 run.total_amc = ok.total_amc;
                 numero
             }
             Err(f) => f.result(),
         }
+    }
+
+    /// The engagement a CLC OK answer made.
+    fn engaged(&self, run: &mut Run<'_>, ok: &OkAnswer, rang: Option<u32>, sent: &Stay) -> Engaged {
+        if !self.flags.message_patient_dropped && ok.message_patient.is_some() {
+            run.message_patient = ok.message_patient.clone();
+        }
+        Engaged {
+            numero: ok.numero_engagement.clone().unwrap_or_default(),
+            numero_amc: run.patient.numero_amc.clone(),
+            norme: run.norme.clone().unwrap_or_else(|| NORME.to_string()),
+            rang,
+            end: run.stay.end_of(rang),
+            lines: sent.prestations.clone(),
+            montants: ok.montants.clone(),
+            total_amc: ok.total_amc.clone(),
+        }
+    }
+
+    /// V2 compute of a stay billed by periods: `periode` given, that period (every earlier
+    /// one must be engaged); otherwise every period not engaged yet, in order. A period
+    /// with an active engagement is cancelled (DEL) first.
+    async fn compute_periods(
+        &self,
+        tls: &Arc<rustls::ClientConfig>,
+        run: &mut Run<'_>,
+        periode: Option<u32>,
+    ) -> String {
+        let id = run.stay.id.clone();
+        let mut order: Vec<Periode> = run.stay.periodes.clone();
+        order.sort_by_key(|p| p.rang);
+        let last_rang = order.last().map(|p| p.rang);
+        let engaged = self.stay_state(&id).engaged_rangs;
+        let mut todo: Vec<Periode> = match periode {
+            Some(r) => {
+                let Some(pos) = order.iter().position(|p| p.rang == r) else {
+                    return format!("unknown period {r}");
+                };
+                if !self.flags.periods_out_of_order
+                    && let Some(p) = order[..pos].iter().find(|p| !engaged.contains(&p.rang))
+                {
+                    return format!("refused: period {} not engaged", p.rang);
+                }
+                vec![order[pos].clone()]
+            }
+            None => order
+                .iter()
+                .filter(|p| !engaged.contains(&p.rang))
+                .cloned()
+                .collect(),
+        };
+        if todo.is_empty() {
+            return "nothing to engage".to_string();
+        }
+        if self.flags.periods_out_of_order {
+            todo.reverse();
+        }
+        let mut numeros = Vec::new();
+        let mut total = 0i64;
+        for p in &todo {
+            if !self.flags.recompute_without_del
+                && let Some(e) = self.stay_state(&id).periodes.get(&p.rang).cloned()
+            {
+                if let Err(f) = self
+                    .sel(
+                        tls,
+                        run,
+                        Op::Del,
+                        Extra {
+                            del: Some((&e, MOTIF_ANNULATION)),
+                            ..Extra::default()
+                        },
+                    )
+                    .await
+                {
+                    return f.result();
+                }
+                self.state()
+                    .stays
+                    .entry(id.clone())
+                    .or_default()
+                    .periodes
+                    .remove(&p.rang);
+            }
+            let sent = Stay {
+                prestations: p.prestations.clone(),
+                periodes: Vec::new(),
+                ..run.stay.clone()
+            };
+            let derniere =
+                !self.flags.last_period_unmarked && p.derniere.unwrap_or(Some(p.rang) == last_rang);
+            let pf = PeriodeFacturation {
+                rang: p.rang,
+                date_debut: &p.date_debut,
+                date_fin: &p.date_fin,
+                derniere,
+            };
+            let ok = match self
+                .sel(
+                    tls,
+                    run,
+                    Op::Clc,
+                    Extra {
+                        periode: Some((pf, &sent)),
+                        ..Extra::default()
+                    },
+                )
+                .await
+            {
+                Ok(ok) => ok,
+                Err(f) => return f.result(),
+            };
+            let e = self.engaged(run, &ok, Some(p.rang), &sent);
+            total += ok.total_amc.as_deref().and_then(cents).unwrap_or(0);
+            numeros.push(e.numero.clone());
+            let mut st = self.state();
+            let ss = st.stays.entry(id.clone()).or_default();
+            ss.engaged_rangs.insert(p.rang);
+            ss.last.insert(Some(p.rang), e.clone());
+            ss.periodes.insert(p.rang, e);
+        }
+        run.total_amc = Some(format_cents(total));
+        numeros.join(" ")
     }
 
     async fn cancel(
@@ -1015,7 +1586,15 @@ impl ReferenceGap {
             return "nothing to cancel".to_string();
         };
         match self
-            .sel(tls, run, Op::Del, Some((&e, MOTIF_ANNULATION_CANCEL)))
+            .sel(
+                tls,
+                run,
+                Op::Del,
+                Extra {
+                    del: Some((&e, MOTIF_ANNULATION_CANCEL)),
+                    ..Extra::default()
+                },
+            )
             .await
         {
             Ok(_) => {
@@ -1024,6 +1603,153 @@ impl ReferenceGap {
             }
             Err(f) => f.result(),
         }
+    }
+
+    /// DRE of the active engagement of the stay (or of its period `rang`).
+    async fn invoice(
+        &self,
+        tls: &Arc<rustls::ClientConfig>,
+        run: &mut Run<'_>,
+        rang: Option<u32>,
+        numero_facture: &str,
+        date_facture: &str,
+    ) -> String {
+        let st = self.stay_state(&run.stay.id);
+        let active = match rang {
+            Some(r) => st.periodes.get(&r).cloned(),
+            None => st.engagement.clone(),
+        };
+        let e = match active {
+            Some(e) => e,
+            None if self.flags.invoice_without_engagement => match st.last.get(&rang) {
+                Some(e) => e.clone(),
+                None => return "no engagement".to_string(),
+            },
+            None => return "no engagement".to_string(),
+        };
+        {
+            let state = self.state();
+            match state.billing.get(&e.numero) {
+                Some(Billing::Paid(_)) if !self.flags.reinvoice_paid => {
+                    return "already paid".to_string();
+                }
+                Some(Billing::Invoiced(n)) => return format!("already invoiced {n}"),
+                _ => {}
+            }
+            if state.invoices.contains_key(numero_facture) {
+                return format!("refused: numero_facture {numero_facture} already used");
+            }
+        }
+        let date = if self.flags.invoice_before_end {
+            run.stay.date_entree.clone()
+        } else {
+            if let Some(end) = &e.end
+                && date_facture < end.as_str()
+            {
+                return "refused: date before end of care".to_string();
+            }
+            date_facture.to_string()
+        };
+        let mut lignes: Vec<(Prestation, String)> = e
+            .lines
+            .iter()
+            .cloned()
+            .zip(e.montants.iter().cloned())
+            .collect();
+        let mut total = e.total_amc.clone().unwrap_or_default();
+        if self.flags.invoice_amounts_recomputed
+            && let Some((_, m)) = lignes.last_mut()
+        {
+            *m = format_cents(cents(m).unwrap_or(0) - 1);
+            total = format_cents(lignes.iter().filter_map(|(_, m)| cents(m)).sum());
+        }
+        let dre = Dre {
+            numero_facture: numero_facture.to_string(),
+            date_facture: date,
+            lignes,
+            total_amc: total.clone(),
+        };
+        run.total_amc = Some(total);
+        match self
+            .sel(
+                tls,
+                run,
+                Op::Dre,
+                Extra {
+                    dre: Some((&e, &dre)),
+                    ..Extra::default()
+                },
+            )
+            .await
+        {
+            Ok(_) => {
+                let mut state = self.state();
+                state
+                    .billing
+                    .insert(e.numero.clone(), Billing::Invoiced(numero_facture.into()));
+                state
+                    .invoices
+                    .insert(numero_facture.to_string(), e.numero.clone());
+                format!("invoiced {numero_facture}")
+            }
+            Err(f) => f.result(),
+        }
+    }
+
+    /// Read every `RSP-*.xml` of `lab.return_drop`: the report's `returns`, and the state of
+    /// the invoices (paid: never invoiced again; rejected: the engagement may be invoiced
+    /// again under a new number).
+    fn read_returns(&self, run: &Run<'_>) -> (String, Vec<Value>) {
+        let Some(dir) = run.lab.get("return_drop").and_then(Value::as_str) else {
+            return (
+                "no return drop: lab.return_drop missing".to_string(),
+                Vec::new(),
+            );
+        };
+        if self.flags.rsp_ignored {
+            return ("0 return(s)".to_string(), Vec::new());
+        }
+        let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("RSP-") && n.ends_with(".xml"))
+                })
+                .collect(),
+            Err(e) => return (format!("return drop {dir}: {e}"), Vec::new()),
+        };
+        files.sort();
+        let mut list = Vec::new();
+        for f in files {
+            let Some(r) = std::fs::read_to_string(&f).ok().and_then(|t| parse_rsp(&t)) else {
+                continue;
+            };
+            let mut state = self.state();
+            if let Some(eng) = state.invoices.get(&r.numero_facture).cloned() {
+                match &r.rejet {
+                    None => {
+                        state
+                            .billing
+                            .insert(eng, Billing::Paid(r.numero_facture.clone()));
+                    }
+                    Some(_) => {
+                        if state.billing.get(&eng)
+                            == Some(&Billing::Invoiced(r.numero_facture.clone()))
+                        {
+                            state.billing.remove(&eng);
+                        }
+                    }
+                }
+            }
+            list.push(json!({
+                "numero_facture": r.numero_facture,
+                "outcome": if r.rejet.is_some() { "rejected" } else { "paid" },
+                "code": r.rejet,
+            }));
+        }
+        (format!("{} return(s)", list.len()), list)
     }
 
     /// The stay's IDB answer: the one kept, or a new IDB call.
@@ -1040,7 +1766,7 @@ impl ReferenceGap {
 
     /// Call IDB and keep its answer (OK or KO) for the stay.
     async fn idb(&self, tls: &Arc<rustls::ClientConfig>, run: &mut Run<'_>) -> Result<Idb, Stop> {
-        let idb = match self.sel(tls, run, Op::Idb, None).await {
+        let idb = match self.sel(tls, run, Op::Idb, Extra::default()).await {
             Ok(ok) => Idb::Ok {
                 services: ok.services,
             },
@@ -1059,7 +1785,7 @@ impl ReferenceGap {
         run: &mut Run<'_>,
         op: Op,
         numero_amc: &str,
-    ) -> Result<String, Stop> {
+    ) -> Result<(String, String), Stop> {
         if self.flags.skips_annuaire {
             let endpoint = run
                 .patient
@@ -1072,7 +1798,10 @@ impl ReferenceGap {
                 .and_then(|u| u.get(&endpoint))
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("no address: lab.amc_urls.{endpoint} missing"))?;
-            return Ok(format!("{}/{}", base.trim_end_matches('/'), op.name()));
+            return Ok((
+                format!("{}/{}", base.trim_end_matches('/'), op.name()),
+                String::new(),
+            ));
         }
         let key = if self.flags.wrong_endpoint {
             "*".to_string()
@@ -1096,10 +1825,15 @@ impl ReferenceGap {
                     && !a.valeur.is_empty()
             })
             .collect();
-        all.iter()
-            .find(|a| a.version.split_whitespace().any(|v| v == NORME))
+        let lists = |a: &&&Addr, n: &str| a.version.split_whitespace().any(|v| v == n);
+        let v2 = if self.version.is_v2() {
+            all.iter().find(|a| lists(a, NORME_V2))
+        } else {
+            None
+        };
+        v2.or_else(|| all.iter().find(|a| lists(a, NORME)))
             .or_else(|| all.first())
-            .map(|a| a.valeur.clone())
+            .map(|a| (a.valeur.clone(), a.version.clone()))
             .ok_or_else(|| "no address".to_string())
     }
 
@@ -1212,6 +1946,23 @@ impl ReferenceGap {
         result
     }
 
+    /// The norme of a request to an address listing `versions`: `1.04` for a V1 GAP; for a
+    /// V2 GAP `2.00` when the address lists it, else `1.04` (a stay that needs `2.00` falls
+    /// back to paper: `Err`).
+    fn norme_for(&self, run: &Run<'_>, versions: &str) -> Result<String, Stop> {
+        if !self.version.is_v2() {
+            return Ok(NORME.to_string());
+        }
+        let accepts_v2 = versions.split_whitespace().any(|v| v == NORME_V2);
+        if accepts_v2 || self.flags.v2_to_v1_only_amc {
+            Ok(NORME_V2.to_string())
+        } else if run.needs_v2 && !self.flags.no_paper_fallback {
+            Err("paper fallback".to_string())
+        } else {
+            Ok(NORME.to_string())
+        }
+    }
+
     fn timeouts(&self) -> Timeouts {
         Timeouts {
             connect: self.cfg.call_timeout,
@@ -1227,16 +1978,38 @@ impl ReferenceGap {
         tls: &Arc<rustls::ClientConfig>,
         run: &mut Run<'_>,
         op: Op,
-        del: Option<(&Engaged, &str)>,
+        extra: Extra<'_>,
     ) -> Result<OkAnswer, Failed> {
-        let numero_amc = match del {
-            Some((e, _)) => e.numero_amc.clone(),
+        let del = extra.del;
+        let engaged = del.map(|(e, _)| e).or(extra.dre.map(|(e, _)| e));
+        let numero_amc = match engaged {
+            Some(e) => e.numero_amc.clone(),
             None => run.patient.numero_amc.clone(),
         };
-        let url = self
-            .address(tls, run, op, &numero_amc)
-            .await
-            .map_err(Failed::Stop)?;
+        let (url, versions) = match self.address(tls, run, op, &numero_amc).await {
+            Ok(a) => a,
+            Err(stop) if stop == "no address" && self.version.is_v2() && run.needs_v2 => {
+                // The annuaire has no address of this AMC for a V2 domain: it accepts 1.04
+                // only.
+                return Err(Failed::Stop(if self.flags.no_paper_fallback {
+                    stop
+                } else {
+                    "paper fallback".to_string()
+                }));
+            }
+            Err(stop) => return Err(Failed::Stop(stop)),
+        };
+        let norme = match engaged {
+            Some(e) => e.norme.clone(),
+            None => self.norme_for(run, &versions).map_err(Failed::Stop)?,
+        };
+        run.norme = Some(norme.clone());
+        let categorie = if norme == NORME_V2 {
+            Some(self.version.categorie.as_str())
+        } else {
+            self.flags.v2_field_in_v1.then_some("EXDG")
+        };
+        let stay = extra.periode.map(|(_, s)| s).unwrap_or(run.stay);
         let cle = cle_nir(&run.patient.nir, self.flags.wrong_nir_key).unwrap_or_default();
         let max_retries = self.flags.max_retries();
         let first_id = uuid::Uuid::new_v4().to_string();
@@ -1259,13 +2032,16 @@ impl ReferenceGap {
                 finess_geographique: &self.cfg.finess_geographique,
                 logiciel: &self.cfg.logiciel,
                 version_logiciel: &self.cfg.version_logiciel,
-                categorie: self.flags.v2_field_in_v1.then_some("EXDG"),
+                categorie,
                 numero_amc: &numero_amc,
                 cle_nir: &cle,
                 patient: run.patient,
-                stay: run.stay,
-                numero_engagement: del.map(|(e, _)| e.numero.as_str()).unwrap_or(""),
+                stay,
+                numero_engagement: engaged.map(|e| e.numero.as_str()).unwrap_or(""),
                 motif: del.map(|(_, m)| m).unwrap_or(""),
+                norme: &norme,
+                periode: extra.periode.map(|(p, _)| p),
+                dre: extra.dre.map(|(_, d)| d),
             });
             let req = Request {
                 url: url.clone(),

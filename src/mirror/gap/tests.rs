@@ -71,6 +71,7 @@ fn s1() -> Stay {
             montant_amo: "96.00".into(),
             praticien_optam: None,
         }],
+        periodes: Vec::new(),
     }
 }
 
@@ -90,6 +91,9 @@ fn request<'a>(op: Op, patient: &'a Patient, stay: &'a Stay, cle: &'a str) -> Se
         stay,
         numero_engagement: "ENG-1",
         motif: "Recalcul",
+        norme: NORME,
+        periode: None,
+        dre: None,
     }
 }
 
@@ -546,10 +550,10 @@ fn trigger_data_parsing() {
 async fn triggers_the_gap_cannot_act_on() {
     let gap = ReferenceGap::new(config(&[]));
     let err = gap
-        .perform(&json!({"action": "invoice"}))
+        .perform(&json!({"action": "discharge"}))
         .await
         .unwrap_err();
-    assert!(err.contains("unknown action 'invoice'"), "{err}");
+    assert!(err.contains("unknown action 'discharge'"), "{err}");
     assert!(gap.perform(&json!({})).await.is_err());
     let mut t = trigger("compute", &p01(), &s1(), &Urls::none());
     t["data"]["patient"]["nir"] = json!("12345");
@@ -588,6 +592,23 @@ fn every_defect_is_wired() {
             || f.too_many_retries;
         assert!(wired, "{} does nothing", d.name);
     }
+    for d in V2_DEFECTS {
+        let f = Flags::of(&set(&[d.name]));
+        let wired = f.v2_to_v1_only_amc
+            || f.no_paper_fallback
+            || f.periods_out_of_order
+            || f.last_period_unmarked
+            || f.invoice_without_engagement
+            || f.invoice_amounts_recomputed
+            || f.invoice_before_end
+            || f.reinvoice_paid
+            || f.message_patient_dropped
+            || f.rsp_ignored;
+        assert!(wired, "{} does nothing", d.name);
+        assert!(crate::defects::find("gap", d.name).is_none());
+        assert!(config(&[d.name]).unknown_defects().is_empty());
+    }
+    assert_eq!(V2_DEFECTS.len(), 10);
     let cfg = GapConfig {
         defects: set(&["no-retry", "hang-del"]),
         ..config(&[])
@@ -784,7 +805,9 @@ impl TestLab {
         let ann = annuaire::handler(annuaire::AnnuaireConfig {
             population: population(),
             amc_urls,
-            services: ["IDB", "SIM", "CLC", "DEL"].map(String::from).to_vec(),
+            services: ["IDB", "SIM", "CLC", "DEL", "DRE", "ANF"]
+                .map(String::from)
+                .to_vec(),
             ns: annuaire::NS.to_string(),
         });
         let n = Server::start(
@@ -1372,4 +1395,658 @@ async fn defect_too_many_retries() {
         ["annuaire:search", "A:IDB", "A:IDB", "A:IDB", "A:IDB"]
     );
     assert!(result(&r).ends_with("(4 attempts)"), "{r:#}");
+}
+
+// ------------------------------------------------------------------------- V2 GAP
+
+fn v2_gap(categorie: &str, defects: &[&str]) -> ReferenceGap {
+    ReferenceGap::with_version(config(defects), GapVersion::v2(categorie))
+}
+
+fn p06() -> Patient {
+    Patient {
+        nir: "1680344555666".into(),
+        date_naissance: "19680305".into(),
+        numero_adherent: Some("E00000006".into()),
+        numero_amc: "23456789".into(),
+        csr: "7500".into(),
+        ..p01()
+    }
+}
+
+fn line(code: &str, debut: &str, fin: &str, total: &str, amo: &str) -> Prestation {
+    Prestation {
+        code: code.into(),
+        date_debut: debut.into(),
+        date_fin: fin.into(),
+        quantite: "1".into(),
+        montant_total: total.into(),
+        montant_amo: amo.into(),
+        praticien_optam: None,
+    }
+}
+
+fn ssr() -> Stay {
+    Stay {
+        id: "S9".into(),
+        domaine: "SSR".into(),
+        ..s1()
+    }
+}
+
+/// A long stay in two periods (2026-03-02..15, 2026-03-16..31).
+fn long_stay() -> Stay {
+    let per = |rang: u32, d: &str, f: &str| Periode {
+        rang,
+        date_debut: d.into(),
+        date_fin: f.into(),
+        derniere: None,
+        prestations: vec![line("TM", d, f, "120.00", "96.00")],
+    };
+    Stay {
+        id: "L1".into(),
+        date_sortie: Some("2026-03-31".into()),
+        prestations: vec![line("TM", "2026-03-02", "2026-03-31", "240.00", "192.00")],
+        periodes: vec![
+            per(1, "2026-03-02", "2026-03-15"),
+            per(2, "2026-03-16", "2026-03-31"),
+        ],
+        ..s1()
+    }
+}
+
+impl TestLab {
+    /// A trigger with V2 data (periods, praticien_optam), `inputs` merged and the return drop.
+    fn trigger_v2(&self, action: &str, p: &Patient, s: &Stay, inputs: Value, drop: &str) -> Value {
+        let mut t = trigger(action, p, s, &self.urls);
+        let lines = |ls: &[Prestation]| {
+            ls.iter()
+                .map(|l| {
+                    json!({"code": l.code, "date_debut": l.date_debut, "date_fin": l.date_fin,
+                        "quantite": l.quantite, "montant_total": l.montant_total,
+                        "montant_amo": l.montant_amo, "praticien_optam": l.praticien_optam})
+                })
+                .collect::<Vec<_>>()
+        };
+        t["data"]["stay"]["prestations"] = json!(lines(&s.prestations));
+        if !s.periodes.is_empty() {
+            t["data"]["stay"]["periodes"] = json!(
+                s.periodes
+                    .iter()
+                    .map(|p| json!({"rang": p.rang, "date_debut": p.date_debut,
+                        "date_fin": p.date_fin, "prestations": lines(&p.prestations)}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        for (k, v) in inputs.as_object().unwrap() {
+            t["inputs"][k] = v.clone();
+        }
+        t["lab"]["return_drop"] = json!(drop);
+        t
+    }
+
+    fn request_of(&self, actor: &str, op: &str) -> Vec<Element> {
+        self.seen()
+            .iter()
+            .filter(|s| s.actor == actor && s.op == op)
+            .map(|s| request_root(&s.body))
+            .collect()
+    }
+}
+
+fn drop_dir() -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().to_str().unwrap().to_string();
+    (d, p)
+}
+
+fn norme_of(e: &Element) -> String {
+    text_at(e, &["entete", "versionNorme"]).unwrap()
+}
+
+#[tokio::test]
+async fn v2_gap_chooses_the_version_from_the_annuaire() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &[]);
+    // AMC A lists 2.00: 2.00 with categorieEtablissement after finessGeographique.
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(r["norme"], "2.00");
+    let clc = &lab.request_of("A", "CLC")[0];
+    assert_eq!(norme_of(clc), "2.00");
+    let emetteur = text_root(clc, &["entete", "emetteur"]);
+    assert_eq!(
+        names(emetteur),
+        [
+            "finessJuridique",
+            "finessGeographique",
+            "categorieEtablissement",
+            "logiciel",
+            "versionLogiciel"
+        ]
+    );
+    assert_eq!(
+        text_at(emetteur, &["categorieEtablissement"]).unwrap(),
+        "EXDG"
+    );
+    // AMC B lists 1.04 only: an MCO stay goes in 1.04, without categorieEtablissement.
+    lab.clear();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p08(), &s2(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(r["norme"], "1.04");
+    let clc = &lab.request_of("B", "CLC")[0];
+    assert_eq!(norme_of(clc), "1.04");
+    assert!(text_at(clc, &["entete", "emetteur", "categorieEtablissement"]).is_none());
+    // SSR with AMC A: 2.00, accepted.
+    lab.clear();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &ssr(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(lab.ops(), ["A:IDB", "A:CLC"], "{r}");
+    assert_eq!(norme_of(&lab.request_of("A", "CLC")[0]), "2.00");
+    // SSR with AMC B (1.04 only): no SEL call, paper fallback.
+    lab.clear();
+    let gap = v2_gap("EXDG", &[]);
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p08(), &ssr(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(result(&r), "paper fallback");
+    assert!(
+        lab.ops().iter().all(|o| o.starts_with("annuaire")),
+        "{:?}",
+        lab.ops()
+    );
+    // The default GAP is still V1: 1.04 to AMC A.
+    lab.clear();
+    let r = run(
+        &ReferenceGap::new(config(&[])),
+        &lab.trigger_v2("compute", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(r["norme"], "1.04");
+    assert_eq!(norme_of(&lab.request_of("A", "CLC")[0]), "1.04");
+}
+
+#[tokio::test]
+async fn exoqn_sends_dh_with_praticien_optam_and_reports_message_patient() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXOQN", &[]);
+    let mut s = s1();
+    let mut dh = line("DH", "2026-03-02", "2026-03-05", "100.00", "40.00");
+    dh.praticien_optam = Some("false".into());
+    s.prestations.push(dh);
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p06(), &s, json!({}), &drop),
+    )
+    .await;
+    let clc = &lab.request_of("A", "CLC")[0];
+    assert_eq!(
+        text_at(clc, &["entete", "emetteur", "categorieEtablissement"]).unwrap(),
+        "EXOQN"
+    );
+    let lines: Vec<&Element> = text_root(clc, &["prestations"]).elements().collect();
+    assert_eq!(text_at(lines[1], &["praticienOptam"]).unwrap(), "false");
+    assert!(text_at(lines[0], &["praticienOptam"]).is_none());
+    // P06: TM 24.00 + DH min(60, 60 × (min(150,100) − 20) %) = 48.00.
+    assert_eq!(r["total_amc"], "72.00", "{r}");
+    assert_eq!(
+        r["message_patient"],
+        "Votre contrat couvre la chambre particulière dans la limite de 80 € par jour."
+    );
+    // An EXOQN establishment with a 1.04-only AMC: paper.
+    lab.clear();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p08(), &s2(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(result(&r), "paper fallback");
+    assert!(lab.request_of("B", "IDB").is_empty());
+    // A V1 GAP never reports one.
+    let r = run(
+        &ReferenceGap::new(config(&[])),
+        &lab.trigger_v2("compute", &p06(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert!(r.get("message_patient").is_none(), "{r}");
+}
+
+fn periode_of(clc: &Element) -> (String, String) {
+    (
+        text_at(clc, &["periodeFacturation", "rang"]).unwrap(),
+        text_at(clc, &["periodeFacturation", "derniere"]).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn periods_are_engaged_once_in_order_the_last_marked() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &[]);
+    let l = long_stay();
+    // Period 2 before period 1: refused, no call.
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l, json!({"periode": 2}), &drop),
+    )
+    .await;
+    assert_eq!(result(&r), "refused: period 1 not engaged");
+    assert!(lab.request_of("A", "CLC").is_empty());
+    let r1 = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l, json!({"periode": 1}), &drop),
+    )
+    .await;
+    let r2 = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l, json!({"periode": 2}), &drop),
+    )
+    .await;
+    let clcs = lab.request_of("A", "CLC");
+    assert_eq!(clcs.len(), 2);
+    assert_eq!(periode_of(&clcs[0]), ("1".into(), "false".into()));
+    assert_eq!(periode_of(&clcs[1]), ("2".into(), "true".into()));
+    assert_eq!(
+        text_at(&clcs[1], &["periodeFacturation", "dateDebut"]).unwrap(),
+        "2026-03-16"
+    );
+    assert_eq!(text_root(&clcs[1], &["prestations"]).elements().count(), 1);
+    assert_eq!(r2["periodes"]["1"], json!(result(&r1)));
+    assert_eq!(r2["periodes"]["2"], json!(result(&r2)));
+    // Everything engaged: no further CLC for the stay.
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l, json!({}), &drop),
+    )
+    .await;
+    assert_eq!(result(&r), "nothing to engage");
+    assert_eq!(lab.request_of("A", "CLC").len(), 2);
+    // Without a periode input: every period, in order.
+    lab.clear();
+    let gap = v2_gap("EXDG", &[]);
+    let l2 = Stay {
+        id: "L2".into(),
+        ..long_stay()
+    };
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l2, json!({}), &drop),
+    )
+    .await;
+    assert_eq!(result(&r).split(' ').count(), 2, "{r}");
+    let clcs = lab.request_of("A", "CLC");
+    assert_eq!(periode_of(&clcs[0]).0, "1");
+    assert_eq!(periode_of(&clcs[1]).0, "2");
+}
+
+/// Compute the stay `s` of P01 with `gap`, then invoice it.
+async fn compute_and_invoice(
+    lab: &TestLab,
+    gap: &ReferenceGap,
+    s: &Stay,
+    inputs: Value,
+    drop: &str,
+) -> (Value, Value) {
+    let c = run(gap, &lab.trigger_v2("compute", &p01(), s, json!({}), drop)).await;
+    let i = run(gap, &lab.trigger_v2("invoice", &p01(), s, inputs, drop)).await;
+    (c, i)
+}
+
+#[tokio::test]
+async fn invoice_pays_and_is_never_invoiced_again() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &[]);
+    let f = json!({"numero_facture": "F1", "date_facture": "2026-03-06"});
+    let (c, i) = compute_and_invoice(&lab, &gap, &s1(), f.clone(), &drop).await;
+    assert_eq!(result(&i), "invoiced F1", "{i}");
+    let dre = &lab.request_of("A", "DRE")[0];
+    assert_eq!(
+        names(dre),
+        [
+            "entete",
+            "numeroEngagement",
+            "numeroFacture",
+            "dateFacture",
+            "prestations",
+            "totalAmc"
+        ]
+    );
+    assert_eq!(text_at(dre, &["numeroEngagement"]).unwrap(), result(&c));
+    assert_eq!(text_at(dre, &["totalAmc"]).unwrap(), "24.00");
+    let l = text_root(dre, &["prestations"]).elements().next().unwrap();
+    assert_eq!(text_at(l, &["montantAmc"]).unwrap(), "24.00");
+    assert_eq!(norme_of(dre), "2.00");
+    // Invoiced, not yet paid: no second DRE.
+    let f2 = json!({"numero_facture": "F2", "date_facture": "2026-03-06"});
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f2.clone(), &drop),
+    )
+    .await;
+    assert_eq!(result(&i), "already invoiced F1");
+    // The payment run pays it; read_returns records it.
+    lab.amc_a.payment_run(std::path::Path::new(&drop)).unwrap();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("read_returns", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(
+        r["returns"],
+        json!([{"numero_facture": "F1", "outcome": "paid", "code": null}])
+    );
+    lab.clear();
+    let i = run(&gap, &lab.trigger_v2("invoice", &p01(), &s1(), f2, &drop)).await;
+    assert_eq!(result(&i), "already paid");
+    assert!(lab.ops().is_empty());
+}
+
+#[tokio::test]
+async fn invoice_needs_an_engagement_and_a_date_after_the_end() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &[]);
+    let f = |n: &str, d: &str| json!({"numero_facture": n, "date_facture": d});
+    // Nothing engaged: no call.
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F1", "2026-03-06"), &drop),
+    )
+    .await;
+    assert_eq!(result(&i), "no engagement");
+    assert!(lab.ops().is_empty());
+    // Dated before the stay's end: no call.
+    let (_, i) = compute_and_invoice(&lab, &gap, &s1(), f("F1", "2026-03-04"), &drop).await;
+    assert_eq!(result(&i), "refused: date before end of care");
+    assert!(lab.request_of("A", "DRE").is_empty());
+    // Cancelled: no engagement any more.
+    run(
+        &gap,
+        &lab.trigger_v2("cancel", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F1", "2026-03-06"), &drop),
+    )
+    .await;
+    assert_eq!(result(&i), "no engagement");
+    assert!(lab.request_of("A", "DRE").is_empty());
+}
+
+#[tokio::test]
+async fn periods_are_invoiced_each_against_its_engagement() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &[]);
+    let l = long_stay();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &l, json!({}), &drop),
+    )
+    .await;
+    let numeros: Vec<&str> = result(&r).split(' ').collect();
+    let inv = |rang: u32, n: &str, d: &str| {
+        lab.trigger_v2(
+            "invoice",
+            &p01(),
+            &l,
+            json!({"periode": rang, "numero_facture": n, "date_facture": d}),
+            &drop,
+        )
+    };
+    // Period 1 ends on 2026-03-15.
+    let i = run(&gap, &inv(1, "F1", "2026-03-10")).await;
+    assert_eq!(result(&i), "refused: date before end of care");
+    let i = run(&gap, &inv(1, "F1", "2026-03-16")).await;
+    assert_eq!(result(&i), "invoiced F1", "{i}");
+    let i = run(&gap, &inv(2, "F2", "2026-04-01")).await;
+    assert_eq!(result(&i), "invoiced F2", "{i}");
+    let dres = lab.request_of("A", "DRE");
+    assert_eq!(
+        text_at(&dres[0], &["numeroEngagement"]).unwrap(),
+        numeros[0]
+    );
+    assert_eq!(
+        text_at(&dres[1], &["numeroEngagement"]).unwrap(),
+        numeros[1]
+    );
+}
+
+/// The state of `from` (a workstation with a defect) moved into `to` (the same one fixed).
+fn take_state(from: &ReferenceGap, to: &ReferenceGap) {
+    let st = std::mem::take(&mut *from.state());
+    *to.state() = st;
+}
+
+#[tokio::test]
+async fn after_an_r25_rejection_a_new_invoice_is_made() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    // An invoice dated the day of entry (the defect) is rejected R25 at the payment run.
+    let bad = v2_gap("EXDG", &["invoice-before-end"]);
+    let f = |n: &str, d: &str| json!({"numero_facture": n, "date_facture": d});
+    let (_, i) = compute_and_invoice(&lab, &bad, &s1(), f("F1", "2026-03-06"), &drop).await;
+    assert_eq!(result(&i), "invoiced F1");
+    lab.amc_a.payment_run(std::path::Path::new(&drop)).unwrap();
+    let gap = v2_gap("EXDG", &[]);
+    take_state(&bad, &gap);
+    let r = run(
+        &gap,
+        &lab.trigger_v2("read_returns", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(
+        r["returns"],
+        json!([{"numero_facture": "F1", "outcome": "rejected", "code": "R25"}])
+    );
+    // The same number again: refused; a new one: sent, accepted, then paid.
+    lab.clear();
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F1", "2026-03-06"), &drop),
+    )
+    .await;
+    assert!(result(&i).contains("already used"), "{i}");
+    assert!(lab.ops().is_empty());
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F2", "2026-03-06"), &drop),
+    )
+    .await;
+    assert_eq!(result(&i), "invoiced F2", "{i}");
+    assert_eq!(
+        text_at(&lab.request_of("A", "DRE")[0], &["dateFacture"]).unwrap(),
+        "2026-03-06"
+    );
+    lab.amc_a.payment_run(std::path::Path::new(&drop)).unwrap();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("read_returns", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    let returns = r["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 2);
+    assert_eq!(
+        returns[1],
+        json!({"numero_facture": "F2", "outcome": "paid", "code": null})
+    );
+}
+
+// ------------------------------------------------------------------------- V2 defects
+
+#[tokio::test]
+async fn defect_v2_to_v1_only_amc() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["v2-to-v1-only-amc"]);
+    run(
+        &gap,
+        &lab.trigger_v2("admission", &p08(), &s2(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(norme_of(&lab.request_of("B", "IDB")[0]), "2.00");
+}
+
+#[tokio::test]
+async fn defect_no_paper_fallback() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = ReferenceGap::new(config(&["no-paper-fallback"]));
+    let r = run(
+        &gap,
+        &lab.trigger_v2("admission", &p01(), &ssr(), json!({}), &drop),
+    )
+    .await;
+    let idb = &lab.request_of("A", "IDB")[0];
+    assert_eq!(norme_of(idb), "1.04");
+    assert_eq!(text_at(idb, &["contexte", "domaine"]).unwrap(), "SSR");
+    assert_eq!(result(&r), "refused: KO R03");
+}
+
+#[tokio::test]
+async fn defect_periods_out_of_order() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["periods-out-of-order"]);
+    run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &long_stay(), json!({}), &drop),
+    )
+    .await;
+    let clcs = lab.request_of("A", "CLC");
+    assert_eq!(periode_of(&clcs[0]).0, "2");
+}
+
+#[tokio::test]
+async fn defect_last_period_unmarked() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["last-period-unmarked"]);
+    run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &long_stay(), json!({}), &drop),
+    )
+    .await;
+    let clcs = lab.request_of("A", "CLC");
+    assert_eq!(periode_of(&clcs[1]), ("2".into(), "false".into()));
+}
+
+#[tokio::test]
+async fn defect_invoice_without_engagement() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["invoice-without-engagement"]);
+    let c = run(
+        &gap,
+        &lab.trigger_v2("compute", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    run(
+        &gap,
+        &lab.trigger_v2("cancel", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    let f = json!({"numero_facture": "F1", "date_facture": "2026-03-06"});
+    let i = run(&gap, &lab.trigger_v2("invoice", &p01(), &s1(), f, &drop)).await;
+    let dre = &lab.request_of("A", "DRE")[0];
+    assert_eq!(text_at(dre, &["numeroEngagement"]).unwrap(), result(&c));
+    assert_eq!(result(&i), "refused: KO R20");
+}
+
+#[tokio::test]
+async fn defect_invoice_amounts_recomputed() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["invoice-amounts-recomputed"]);
+    let f = json!({"numero_facture": "F1", "date_facture": "2026-03-06"});
+    let (_, i) = compute_and_invoice(&lab, &gap, &s1(), f, &drop).await;
+    let dre = &lab.request_of("A", "DRE")[0];
+    let l = text_root(dre, &["prestations"]).elements().next().unwrap();
+    assert_eq!(text_at(l, &["montantAmc"]).unwrap(), "23.99");
+    assert_eq!(result(&i), "refused: KO R21");
+}
+
+#[tokio::test]
+async fn defect_invoice_before_end() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["invoice-before-end"]);
+    let f = json!({"numero_facture": "F1", "date_facture": "2026-03-06"});
+    compute_and_invoice(&lab, &gap, &s1(), f, &drop).await;
+    let dre = &lab.request_of("A", "DRE")[0];
+    assert_eq!(text_at(dre, &["dateFacture"]).unwrap(), "2026-03-02");
+}
+
+#[tokio::test]
+async fn defect_reinvoice_paid() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["reinvoice-paid"]);
+    let f = |n: &str| json!({"numero_facture": n, "date_facture": "2026-03-06"});
+    compute_and_invoice(&lab, &gap, &s1(), f("F1"), &drop).await;
+    lab.amc_a.payment_run(std::path::Path::new(&drop)).unwrap();
+    run(
+        &gap,
+        &lab.trigger_v2("read_returns", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F2"), &drop),
+    )
+    .await;
+    assert_eq!(lab.request_of("A", "DRE").len(), 2);
+    assert_eq!(result(&i), "refused: KO R26");
+}
+
+#[tokio::test]
+async fn defect_message_patient_dropped() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["message-patient-dropped"]);
+    let r = run(
+        &gap,
+        &lab.trigger_v2("compute", &p06(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(r["norme"], "2.00");
+    assert!(r.get("message_patient").is_none(), "{r}");
+}
+
+#[tokio::test]
+async fn defect_rsp_ignored() {
+    let lab = TestLab::start().await;
+    let (_d, drop) = drop_dir();
+    let gap = v2_gap("EXDG", &["rsp-ignored"]);
+    let f = |n: &str| json!({"numero_facture": n, "date_facture": "2026-03-06"});
+    compute_and_invoice(&lab, &gap, &s1(), f("F1"), &drop).await;
+    lab.amc_a.payment_run(std::path::Path::new(&drop)).unwrap();
+    let r = run(
+        &gap,
+        &lab.trigger_v2("read_returns", &p01(), &s1(), json!({}), &drop),
+    )
+    .await;
+    assert_eq!(r["returns"], json!([]));
+    // The paid invoice is unknown to the GAP: it still waits for its return.
+    let i = run(
+        &gap,
+        &lab.trigger_v2("invoice", &p01(), &s1(), f("F2"), &drop),
+    )
+    .await;
+    assert_eq!(result(&i), "already invoiced F1");
 }
