@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Matchers left in an expected body for the comparator to interpret.
-const MATCHERS: &[&str] = &["ignore", "uuid", "date", "datetime", "amount"];
+const MATCHERS: &[&str] = &["ignore", "uuid", "date", "datetime", "amount", "optional"];
 const MATCHER_PREFIXES: &[&str] = &["regex:", "capture:"];
 /// Generators: values made when a request is rendered.
 const GENERATORS: &[&str] = &["uuid", "now", "today"];

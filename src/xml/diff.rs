@@ -106,7 +106,8 @@ fn resolve_into(e: &mut Element, a: &Element, loc: &str, failed: &std::collectio
         return;
     }
     let text = e.text();
-    let has_ph = segments(&text).iter().any(|s| matches!(s, Seg::Ph(_)));
+    let has_ph =
+        text.starts_with(OPTIONAL) || segments(&text).iter().any(|s| matches!(s, Seg::Ph(_)));
     if has_ph && e.elements().next().is_none() {
         if matches!(segments(&text).as_slice(), [Seg::Ph(Ph::Ignore)]) {
             let (prefix, decls) = (e.prefix.clone(), e.ns_decls.clone());
@@ -146,6 +147,14 @@ fn resolve_into(e: &mut Element, a: &Element, loc: &str, failed: &std::collectio
         }
         i += 1;
     }
+}
+
+/// An expected element whose text starts with this may be absent from the actual document;
+/// when present, its text must match the rest (`<numeroAdherent>{{optional}}A00012345<…>`).
+pub const OPTIONAL: &str = "{{optional}}";
+
+fn is_optional(e: &Element) -> bool {
+    e.elements().next().is_none() && e.text().starts_with(OPTIONAL)
 }
 
 /// Above this many (expected x actual) same-parent children, alignment uses names only.
@@ -415,6 +424,8 @@ impl<'s, 'o> Ctx<'s, 'o> {
                     let cp = format!("{plain}/{}", ec[i].local);
                     self.compare_pair(ec[i], ac[j], &elabels[i], &cp);
                 }
+                // `{{optional}}` elements may be absent.
+                None if is_optional(ec[i]) => {}
                 None => self.push(
                     elabels[i].clone(),
                     DiffKind::Missing,
@@ -589,6 +600,11 @@ impl<'s, 'o> Ctx<'s, 'o> {
     /// Match an actual (trimmed) value against an expected one that may hold placeholders.
     /// On failure, return what to show as the expected value.
     fn match_value(&mut self, expected: &str, actual: &str) -> Result<(), String> {
+        // An optional element, when present, must hold the rest of the value.
+        let expected = expected
+            .strip_prefix(OPTIONAL)
+            .unwrap_or(expected)
+            .trim_start();
         let segs = segments(expected);
         if !segs.iter().any(|s| matches!(s, Seg::Ph(_))) {
             return if expected == actual {
@@ -1387,6 +1403,38 @@ mod tests {
 mod resolve_tests {
     use super::*;
     use crate::xml::{parse, pretty};
+
+    #[test]
+    fn optional_elements_may_be_absent_but_must_match_when_present() {
+        let e = parse("<r><a>1</a><opt>{{optional}}X1</opt><b>2</b></r>").unwrap();
+        let absent = parse("<r><a>1</a><b>2</b></r>").unwrap();
+        assert!(
+            compare(&e, &absent, &CompareOptions::default())
+                .differences
+                .is_empty()
+        );
+        let same = parse("<r><a>1</a><opt>X1</opt><b>2</b></r>").unwrap();
+        assert!(
+            compare(&e, &same, &CompareOptions::default())
+                .differences
+                .is_empty()
+        );
+        let other = parse("<r><a>1</a><opt>X2</opt><b>2</b></r>").unwrap();
+        let d = compare(&e, &other, &CompareOptions::default()).differences;
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].location.as_str(), d[0].kind),
+            ("/r/opt", DiffKind::Text)
+        );
+        // Not optional: absence is a difference.
+        let strict = parse("<r><a>1</a><opt>X1</opt><b>2</b></r>").unwrap();
+        assert_eq!(
+            compare(&strict, &absent, &CompareOptions::default())
+                .differences
+                .len(),
+            1
+        );
+    }
 
     #[test]
     fn matched_placeholders_take_the_actual_values_and_failures_stay() {
