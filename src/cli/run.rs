@@ -41,7 +41,8 @@ fn pack_sut(dir: &Path) -> String {
 pub struct Args {
     /// The pack folder (holding pack.yaml).
     pack: PathBuf,
-    /// SUT profile [default: profiles/reference-amc.yaml, the embedded reference AMC].
+    /// SUT profile [default: profiles/reference-amc.yaml (the embedded AMC) for an AMC pack,
+    /// profiles/reference-gap.yaml (the embedded GAP) for a GAP pack].
     #[arg(long)]
     profile: Option<PathBuf>,
     /// Override a profile field, e.g. --set sut.base_url=https://amc.test:8443/roc
