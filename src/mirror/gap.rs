@@ -1424,18 +1424,7 @@ impl ReferenceGap {
         if !self.flags.recompute_without_del
             && let Some(e) = self.stay_state(&id).engagement
         {
-            if let Err(f) = self
-                .sel(
-                    tls,
-                    run,
-                    Op::Del,
-                    Extra {
-                        del: Some((&e, MOTIF_ANNULATION)),
-                        ..Extra::default()
-                    },
-                )
-                .await
-            {
+            if let Err(f) = self.del(tls, run, &e, MOTIF_ANNULATION).await {
                 return f.result();
             }
             self.set_engagement(&id, None);
@@ -1514,18 +1503,7 @@ impl ReferenceGap {
             if !self.flags.recompute_without_del
                 && let Some(e) = self.stay_state(&id).periodes.get(&p.rang).cloned()
             {
-                if let Err(f) = self
-                    .sel(
-                        tls,
-                        run,
-                        Op::Del,
-                        Extra {
-                            del: Some((&e, MOTIF_ANNULATION)),
-                            ..Extra::default()
-                        },
-                    )
-                    .await
-                {
+                if let Err(f) = self.del(tls, run, &e, MOTIF_ANNULATION).await {
                     return f.result();
                 }
                 self.state()
@@ -1585,18 +1563,7 @@ impl ReferenceGap {
         let Some(e) = self.stay_state(stay_id).engagement else {
             return "nothing to cancel".to_string();
         };
-        match self
-            .sel(
-                tls,
-                run,
-                Op::Del,
-                Extra {
-                    del: Some((&e, MOTIF_ANNULATION_CANCEL)),
-                    ..Extra::default()
-                },
-            )
-            .await
-        {
+        match self.del(tls, run, &e, MOTIF_ANNULATION_CANCEL).await {
             Ok(_) => {
                 self.set_engagement(stay_id, None);
                 format!("cancelled {}", e.numero)
@@ -1973,6 +1940,21 @@ impl ReferenceGap {
     /// One SEL operation with its retries. `del` gives the engagement cancelled and the
     /// `motifAnnulation` of a DEL. An OK answer is returned; anything else ends the action
     /// with the returned result.
+    /// DEL of an engagement (before a recomputation, or for a cancel).
+    async fn del(
+        &self,
+        tls: &Arc<rustls::ClientConfig>,
+        run: &mut Run<'_>,
+        e: &Engaged,
+        motif: &str,
+    ) -> Result<OkAnswer, Failed> {
+        let extra = Extra {
+            del: Some((e, motif)),
+            ..Extra::default()
+        };
+        self.sel(tls, run, Op::Del, extra).await
+    }
+
     async fn sel(
         &self,
         tls: &Arc<rustls::ClientConfig>,
