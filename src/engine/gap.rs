@@ -192,7 +192,7 @@ impl<'a> Session<'a> {
         let index = self.step_index;
         let findings = match (self.pack.actors.get(&inc.actor), &inc.operation) {
             (Some(actor), Some(op)) => transport_checks(
-                self.setup,
+                &self.setup.finess_juridique,
                 actor,
                 &actor.operations[op],
                 &inc.request,
@@ -519,8 +519,13 @@ impl<'a> Session<'a> {
         let actor = &self.pack.actors[&er.actor];
         let op = &actor.operations[&er.operation];
         let req = &inc.request;
-        out.findings
-            .extend(transport_checks(self.setup, actor, op, req, index));
+        out.findings.extend(transport_checks(
+            &self.setup.finess_juridique,
+            actor,
+            op,
+            req,
+            index,
+        ));
         let mut checked = Checked {
             findings: vec![],
             captures: BTreeMap::new(),
@@ -832,7 +837,7 @@ fn refused_our_certificate(error: &str) -> bool {
 /// the lab CA whose CN is the establishment's FINESS (the TLS layer checked the chain), a POST,
 /// with the Content-Type (media type, charset, action) and SOAPAction of the actor's SOAP version.
 fn transport_checks(
-    setup: &GapSetup,
+    finess: &str,
     actor: &crate::pack::Actor,
     op: &crate::pack::Operation,
     req: &crate::net::server::Request,
@@ -845,8 +850,8 @@ fn transport_checks(
             "the GAP presented no client certificate".into(),
             index,
         )),
-        Some(cn) if *cn != setup.finess_juridique => out.push(Finding {
-            expected: Some(setup.finess_juridique.clone()),
+        Some(cn) if cn != finess => out.push(Finding {
+            expected: Some(finess.to_string()),
             actual: Some(cn.clone()),
             ..Finding::new(
                 "tls",
@@ -937,5 +942,132 @@ fn soap_response(pack: &Pack, soap: crate::soap::SoapVersion, status: u16, body:
         status,
         headers: vec![("Content-Type".into(), soap.response_content_type().into())],
         body: crate::soap::envelope(soap.env_ns(), &ns, body).into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::server::{Peer, Request};
+    use crate::pack::{Actor, Operation};
+    use crate::soap::SoapVersion;
+
+    fn actor(soap: SoapVersion) -> (Actor, Operation) {
+        let op = Operation {
+            path: "IDB".into(),
+            action: "urn:roc:model:sel:IDB".into(),
+        };
+        let a = Actor {
+            name: "amc-A".into(),
+            role: "amc".into(),
+            endpoint: Some("A".into()),
+            soap,
+            operations: [("IDB".to_string(), op.clone())].into(),
+        };
+        (a, op)
+    }
+
+    fn request(method: &str, headers: &[(&str, &str)], cn: Option<&str>) -> Request {
+        Request {
+            method: method.into(),
+            path: "/s-1/IDB".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+            peer: Peer {
+                common_name: cn.map(str::to_string),
+                ..Peer::default()
+            },
+        }
+    }
+
+    fn checks(r: &Request, soap: SoapVersion) -> Vec<String> {
+        let (a, op) = actor(soap);
+        transport_checks("750712184", &a, &op, r, 0)
+            .into_iter()
+            .map(|f| format!("{}: {}", f.check, f.message))
+            .collect()
+    }
+
+    const CT12: &str = "application/soap+xml; charset=utf-8; action=\"urn:roc:model:sel:IDB\"";
+
+    #[test]
+    fn a_conformant_request_passes_in_any_parameter_order_and_case() {
+        let r = request("POST", &[("content-type", CT12)], Some("750712184"));
+        assert!(checks(&r, SoapVersion::V12).is_empty());
+        let r = request(
+            "POST",
+            &[(
+                "content-type",
+                "Application/SOAP+XML;action=urn:roc:model:sel:IDB;charset=UTF-8",
+            )],
+            Some("750712184"),
+        );
+        assert!(
+            checks(&r, SoapVersion::V12).is_empty(),
+            "{:?}",
+            checks(&r, SoapVersion::V12)
+        );
+        let r = request(
+            "POST",
+            &[
+                ("content-type", "text/xml; charset=utf-8"),
+                ("soapaction", "\"urn:roc:model:sel:IDB\""),
+            ],
+            Some("750712184"),
+        );
+        assert!(checks(&r, SoapVersion::V11).is_empty());
+    }
+
+    #[test]
+    fn each_transport_fault_of_a_gap_is_a_finding() {
+        let found = |r: &Request, soap, what: &str| {
+            let c = checks(r, soap);
+            assert!(c.iter().any(|f| f.contains(what)), "{what} not in {c:?}");
+        };
+        found(
+            &request("POST", &[("content-type", CT12)], None),
+            SoapVersion::V12,
+            "tls: the GAP presented no client certificate",
+        );
+        found(
+            &request("POST", &[("content-type", CT12)], Some("130786049")),
+            SoapVersion::V12,
+            "tls: client certificate CN 130786049",
+        );
+        found(
+            &request("PUT", &[("content-type", CT12)], Some("750712184")),
+            SoapVersion::V12,
+            "http: method PUT",
+        );
+        let latin = "application/soap+xml; charset=iso-8859-1; action=\"urn:roc:model:sel:IDB\"";
+        found(
+            &request("POST", &[("content-type", latin)], Some("750712184")),
+            SoapVersion::V12,
+            "content_type",
+        );
+        let other_action = "application/soap+xml; charset=utf-8; action=\"urn:roc:model:sel:CLC\"";
+        found(
+            &request("POST", &[("content-type", other_action)], Some("750712184")),
+            SoapVersion::V12,
+            "content_type",
+        );
+        found(
+            &request(
+                "POST",
+                &[("content-type", "text/xml; charset=utf-8")],
+                Some("750712184"),
+            ),
+            SoapVersion::V12,
+            "content_type",
+        );
+        let no_action = [("content-type", "text/xml; charset=utf-8")];
+        found(
+            &request("POST", &no_action, Some("750712184")),
+            SoapVersion::V11,
+            "http: header SOAPAction",
+        );
     }
 }
