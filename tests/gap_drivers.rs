@@ -35,6 +35,8 @@ fn command_driver_runs_a_script_with_the_trigger() {
     let (code, out, err) = run(&[
         "run",
         MINI,
+        "--filter",
+        "MINI-COMPUTE",
         "--set",
         "driver.kind=command",
         "--set",
@@ -70,6 +72,8 @@ fn a_failing_command_fails_the_case_with_its_message() {
     let (code, out, err) = run(&[
         "run",
         MINI,
+        "--filter",
+        "MINI-COMPUTE",
         "--set",
         "driver.kind=command",
         "--set",
@@ -100,6 +104,8 @@ fn operator_driver_prints_the_instruction_and_takes_an_answer_on_stdin() {
         .args([
             "run",
             MINI,
+            "--filter",
+            "MINI-COMPUTE",
             "--set",
             "driver.kind=operator",
             "--set",
@@ -221,5 +227,59 @@ fn serve_lab_answers_a_gap_and_prints_verdicts() {
     assert!(
         lines[2].contains("CLC") && lines[2].contains("statut OK"),
         "{lines:?}"
+    );
+}
+
+/// `expect_result` checks what the driver answered: the reference GAP's report passes; the same
+/// GAP behind a command whose answer says something else fails on it.
+#[test]
+fn driver_results_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let base = |json: &std::path::Path| {
+        vec![
+            "run".to_string(),
+            MINI.into(),
+            "--filter".into(),
+            "MINI-RESULT".into(),
+            "--json".into(),
+            json.to_str().unwrap().into(),
+            "--junit".into(),
+            dir.path().join("j.xml").to_str().unwrap().into(),
+        ]
+    };
+    let args = base(&json);
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The same GAP, whose answer is altered on the way: the requests are right, the result not.
+    let script = dir.path().join("gap.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n'{}' gap act \"$ROCLAB_TRIGGER\" | sed 's/\"result\":\"ENG-[A-Z0-9-]*\"/\"result\":\"refused: KO R01\"/'\n",
+            bin()
+        ),
+    )
+    .unwrap();
+    let json2 = dir.path().join("o2.json");
+    let mut args = base(&json2);
+    args.extend([
+        "--set".into(),
+        "driver.kind=command".into(),
+        "--set".into(),
+        format!("driver.command=sh {}", script.display()),
+        "--set".into(),
+        "sut.embedded=false".into(),
+    ]);
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let o = outcome(&json2);
+    let s = &o["scenarios"][0];
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("driver result result") && reason.contains("refused: KO R01"),
+        "{reason}"
     );
 }
