@@ -36,6 +36,11 @@ pub const AMC: &[Defect] = &[
         "idFluxRequete omitted from enteteReponse",
     ),
     amc(
+        "del-answer-truncated",
+        "3 (answers are well-formed SOAP 1.2 messages)",
+        "DEL answers are cut in the middle of their XML",
+    ),
+    amc(
         "idflux-copied",
         "3 (enteteReponse/idFlux: new per answer)",
         "the answer's own idFlux is the request's idFlux instead of a new one",
@@ -330,7 +335,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), AMC.len());
-        assert_eq!(AMC.len(), 41);
+        assert_eq!(AMC.len(), 42);
         assert_eq!(find("amc", "hang-del").unwrap().sut, "amc");
         assert!(find("gap", "hang-del").is_none());
         assert!(find("amc", "nope").is_none());

@@ -251,6 +251,7 @@ struct Flags {
     finess_unbound: bool,
     slow_clc: bool,
     hang_del: bool,
+    del_answer_truncated: bool,
     soap11: bool,
     wrong_namespace: bool,
     schema_lax: bool,
@@ -272,6 +273,7 @@ impl Flags {
             finess_unbound: on("finess-unbound"),
             slow_clc: on("slow-clc"),
             hang_del: on("hang-del"),
+            del_answer_truncated: on("del-answer-truncated"),
             soap11: on("soap11-envelope"),
             wrong_namespace: on("wrong-namespace"),
             schema_lax: on("schema-lax"),
@@ -599,7 +601,16 @@ impl Amc {
         if op == Op::Del && self.flags.hang_del {
             tokio::time::sleep(HANG_DEL_DELAY).await;
         }
-        let resp = self.process_guarded(op, &req);
+        let mut resp = self.process_guarded(op, &req);
+        if op == Op::Del && self.flags.del_answer_truncated {
+            // Cut the answer in the middle of its XML (at a character boundary).
+            let text = String::from_utf8_lossy(&resp.body).to_string();
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            resp.body = text.as_bytes()[..cut].to_vec();
+        }
         if op == Op::Clc && self.flags.slow_clc {
             tokio::time::sleep(SLOW_CLC_DELAY).await;
         }
