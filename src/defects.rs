@@ -289,6 +289,11 @@ pub const GAP: &[Defect] = &[
         "no client certificate presented",
     ),
     gap(
+        "soap11-requests",
+        "2, 3 (SEL requests are SOAP 1.2 envelopes)",
+        "SEL requests are written in the SOAP 1.1 envelope namespace (headers still SOAP 1.2)",
+    ),
+    gap(
         "v2-field-in-v1",
         "3 (categorieEtablissement is V2 only)",
         "categorieEtablissement EXDG added to the emetteur of a 1.04 entete",
@@ -347,7 +352,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), GAP.len());
-        assert_eq!(GAP.len(), 13);
+        assert_eq!(GAP.len(), 14);
         assert!(GAP.iter().all(|d| d.sut == "gap"));
         assert_eq!(find("gap", "no-retry").unwrap().sut, "gap");
         assert!(find("amc", "no-retry").is_none());

@@ -247,6 +247,7 @@ struct Flags {
     accepts_any_server_cert: bool,
     no_client_cert: bool,
     v2_field_in_v1: bool,
+    soap11_requests: bool,
     recompute_without_del: bool,
     wrong_endpoint: bool,
     no_retry: bool,
@@ -276,6 +277,7 @@ impl Flags {
             accepts_any_server_cert: on("accepts-any-server-cert"),
             no_client_cert: on("no-client-cert"),
             v2_field_in_v1: on("v2-field-in-v1"),
+            soap11_requests: on("soap11-requests"),
             recompute_without_del: on("recompute-without-del"),
             wrong_endpoint: on("wrong-endpoint"),
             no_retry: on("no-retry"),
@@ -2025,6 +2027,12 @@ impl ReferenceGap {
                 periode: extra.periode.map(|(p, _)| p),
                 dre: extra.dre.map(|(_, d)| d),
             });
+            // The defect keeps the SOAP 1.2 headers but writes a SOAP 1.1 envelope.
+            let body = if self.flags.soap11_requests {
+                body.replace(soap::SOAP12_ENV, soap::SOAP11_ENV)
+            } else {
+                body
+            };
             let req = Request {
                 url: url.clone(),
                 headers: sel_headers(op),

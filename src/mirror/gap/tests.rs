@@ -586,6 +586,7 @@ fn every_defect_is_wired() {
             || f.accepts_any_server_cert
             || f.no_client_cert
             || f.v2_field_in_v1
+            || f.soap11_requests
             || f.recompute_without_del
             || f.wrong_endpoint
             || f.no_retry
