@@ -318,6 +318,57 @@ pub const GAP: &[Defect] = &[
         "7 (at most two retries)",
         "an env:Receiver fault or a timeout is retried up to 3 times",
     ),
+    // V2 behaviour (norme 2.00, periods, billing, returns): tests/data/gap-v2-defects.yaml.
+    gap(
+        "v2-to-v1-only-amc",
+        "7 (2.00 only with an AMC whose address accepts 2.00)",
+        "a V2 GAP sends 2.00 to an AMC whose annuaire address lists only 1.04",
+    ),
+    gap(
+        "no-paper-fallback",
+        "7 (SSR/PSY/HAD or EXOQN with a 1.04-only AMC: no SEL call)",
+        "a stay that needs 2.00 is sent in 1.04 instead of falling back to paper",
+    ),
+    gap(
+        "periods-out-of-order",
+        "7 (engage each period once, in order)",
+        "periods are engaged in reverse order (and a period may be engaged before earlier ones)",
+    ),
+    gap(
+        "last-period-unmarked",
+        "7 (mark the last period)",
+        "periodeFacturation/derniere is false on the last period",
+    ),
+    gap(
+        "invoice-without-engagement",
+        "7 (never invoice without an active engagement)",
+        "DRE sent with the last engagement number even after its DEL",
+    ),
+    gap(
+        "invoice-amounts-recomputed",
+        "7 (invoice exactly the engaged amounts)",
+        "DRE montantAmc recomputed: 1 cent off on the last line (and in totalAmc)",
+    ),
+    gap(
+        "invoice-before-end",
+        "7 (never date an invoice before the end of what was engaged)",
+        "DRE dated the day of entry",
+    ),
+    gap(
+        "reinvoice-paid",
+        "7 (a paid invoice is never invoiced again)",
+        "an engagement whose invoice was paid is invoiced again",
+    ),
+    gap(
+        "message-patient-dropped",
+        "7 (hand messagePatient to the patient)",
+        "the CLC answer's messagePatient is not reported",
+    ),
+    gap(
+        "rsp-ignored",
+        "7 (read every RSP file of the return drop)",
+        "read_returns reads nothing",
+    ),
 ];
 
 /// Every defect of every embedded SUT.
@@ -352,7 +403,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), GAP.len());
-        assert_eq!(GAP.len(), 14);
+        assert_eq!(GAP.len(), 24);
         assert!(GAP.iter().all(|d| d.sut == "gap"));
         assert_eq!(find("gap", "no-retry").unwrap().sut, "gap");
         assert!(find("amc", "no-retry").is_none());

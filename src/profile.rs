@@ -31,7 +31,9 @@ pub struct Profile {
     /// For an AMC under test: how the lab obtains a payment run (billing scenarios).
     #[serde(default)]
     pub payment_run: Option<PaymentRunHook>,
-    /// For an AMC under test: the establishment's return drop the AMC writes RSP files into.
+    /// The establishment's return drop: for an AMC under test, where it writes RSP files;
+    /// for a GAP under test, where the mirror AMCs write them (a folder per scenario) and
+    /// the GAP reads them (default: a scratch folder of the run).
     #[serde(default)]
     pub returns: Option<Returns>,
     /// Where the profile was read from (not a YAML field).
@@ -53,6 +55,13 @@ pub struct Sut {
     /// Embedded SUT: defect switches (see `roclab defects`).
     #[serde(default)]
     pub defects: Vec<String>,
+    /// Embedded GAP: the norme it speaks (`1.04` or `2.00`); default: the pack's `norme`.
+    #[serde(default)]
+    pub norme: Option<String>,
+    /// Embedded GAP: the establishment's category (`EXDG`, or `EXOQN` for a private clinic;
+    /// V2 only); default `EXDG`.
+    #[serde(default)]
+    pub categorie: Option<String>,
     /// Services at `<base_url>/<operation path>` unless `services` lists each URL.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -285,14 +294,19 @@ impl Profile {
         }
     }
 
-    /// Resolve a TLS file name against `tls.dir` and the profile's folder.
-    pub fn tls_path(&self, p: &Path) -> PathBuf {
-        let base = self
-            .source
+    /// Resolve a path the profile names against the profile's folder.
+    pub fn path_of(&self, p: &Path) -> PathBuf {
+        self.source
             .as_ref()
             .and_then(|s| s.parent())
             .map(Path::to_path_buf)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .join(p)
+    }
+
+    /// Resolve a TLS file name against `tls.dir` and the profile's folder.
+    pub fn tls_path(&self, p: &Path) -> PathBuf {
+        let base = self.path_of(Path::new(""));
         let dir = match &self.tls.dir {
             Some(d) => base.join(d),
             None => base,

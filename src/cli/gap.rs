@@ -3,7 +3,7 @@
 //! by editors as a reference client to compare their GAP with.
 
 use roclab::error::Error;
-use roclab::mirror::gap::{DEFAULT_CALL_TIMEOUT, GapConfig, ReferenceGap};
+use roclab::mirror::gap::{DEFAULT_CALL_TIMEOUT, GapConfig, GapVersion, ReferenceGap};
 use roclab::net::tls::Identity;
 use std::path::PathBuf;
 
@@ -14,6 +14,12 @@ pub struct ActArgs {
     /// Defect switches of the reference GAP (see `roclab defects`); repeatable.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
+    /// The norme the GAP speaks: 1.04 (V1 GAP) or 2.00 (V2 GAP).
+    #[arg(long, default_value = "1.04")]
+    norme: String,
+    /// The establishment's category: EXDG, or EXOQN (private clinic, V2 only).
+    #[arg(long, default_value = "EXDG")]
+    categorie: String,
 }
 
 pub fn act(a: ActArgs) -> Result<i32, Error> {
@@ -24,6 +30,7 @@ pub fn act(a: ActArgs) -> Result<i32, Error> {
             )));
         }
     }
+    let version = GapVersion::parse(&a.norme, &a.categorie).map_err(Error::Usage)?;
     let text = std::fs::read_to_string(&a.trigger)
         .map_err(|e| Error::Usage(format!("{}: {e}", a.trigger.display())))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
@@ -53,6 +60,7 @@ pub fn act(a: ActArgs) -> Result<i32, Error> {
         },
         defects: a.defects.iter().cloned().collect(),
         call_timeout: DEFAULT_CALL_TIMEOUT,
+        version,
     };
     let rt = super::runtime()?;
     let gap = ReferenceGap::new(cfg);

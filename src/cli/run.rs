@@ -508,12 +508,6 @@ async fn setup(
             runner: runner.clone(),
         }),
         (None, Some(r)) => {
-            let base = profile
-                .source
-                .as_ref()
-                .and_then(|s| s.parent())
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
             let runner =
                 profile
                     .payment_run
@@ -524,7 +518,7 @@ async fn setup(
                         _ => None,
                     });
             Some(roclab::engine::AmcBilling {
-                drop: base.join(&r.dir),
+                drop: profile.path_of(&r.dir),
                 runner,
             })
         }
@@ -632,17 +626,28 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
     } else {
         30_000
     };
-    let gap =
-        matches!(config, DriverConfig::Builtin { .. }).then(|| roclab::mirror::gap::GapConfig {
-            finess_juridique: finess_juridique.clone(),
-            finess_geographique: finess_geographique.clone(),
-            logiciel: "roclab-reference-gap".into(),
-            version_logiciel: env!("CARGO_PKG_VERSION").into(),
-            ca_pem: pki.ca_cert_pem.clone(),
-            identity: pki.client.clone(),
-            defects: profile.sut.defects.iter().cloned().collect(),
-            call_timeout: roclab::mirror::gap::DEFAULT_CALL_TIMEOUT,
-        });
+    // The embedded GAP speaks the pack's norme unless the profile says otherwise.
+    let builtin = matches!(config, DriverConfig::Builtin { .. });
+    let version = if builtin {
+        roclab::mirror::gap::GapVersion::parse(
+            profile.sut.norme.as_deref().unwrap_or(&pack.norme),
+            profile.sut.categorie.as_deref().unwrap_or("EXDG"),
+        )
+        .map_err(|e| Error::Usage(format!("profile sut: {e}")))?
+    } else {
+        Default::default()
+    };
+    let gap = builtin.then(|| roclab::mirror::gap::GapConfig {
+        finess_juridique: finess_juridique.clone(),
+        finess_geographique: finess_geographique.clone(),
+        logiciel: "roclab-reference-gap".into(),
+        version_logiciel: env!("CARGO_PKG_VERSION").into(),
+        ca_pem: pki.ca_cert_pem.clone(),
+        identity: pki.client.clone(),
+        defects: profile.sut.defects.iter().cloned().collect(),
+        call_timeout: roclab::mirror::gap::DEFAULT_CALL_TIMEOUT,
+        version,
+    });
     for name in profile.lab.listen.keys() {
         if !pack.actors.contains_key(name) {
             return Err(Error::Usage(format!(
@@ -665,7 +670,11 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         },
         finess_juridique,
         finess_geographique,
-        returns: scratch.0.join("returns"),
+        // The return drop the mirror AMCs write into (one folder per scenario under it).
+        returns: match &profile.returns {
+            Some(r) => profile.path_of(&r.dir),
+            None => scratch.0.join("returns"),
+        },
         quiet: Duration::from_millis(driver.quiet_ms.unwrap_or(2000)),
     };
     let sut = SutInfo {

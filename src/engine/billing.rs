@@ -7,7 +7,7 @@ use crate::mirror::amc::Amc;
 use crate::outcome::{Exchange, Finding, HttpMessage, StepOutcome};
 use crate::pack::template::Mode;
 use crate::pack::{ExpectReturn, Pack, Step};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,11 +39,13 @@ fn message(start_line: String, body: Option<String>) -> HttpMessage {
     }
 }
 
-/// Ask `amc` (an actor name, or `amc` for the SUT) for a payment run writing into `drop`.
+/// Ask `amc` (an actor name, or `amc` for the SUT) for a payment run writing into `drop`;
+/// an in-process AMC rejects the invoices numbered in `reject` (R25).
 pub async fn payment_run(
     runner: Option<&PaymentRunner>,
     amc: &str,
     drop: &Path,
+    reject: BTreeSet<String>,
     st: &Step,
     index: usize,
 ) -> StepRun {
@@ -52,7 +54,7 @@ pub async fn payment_run(
     let t0 = Instant::now();
     let result: Result<String, String> = match runner {
         None => Err("the profile says nothing of how to obtain a payment run (payment_run.command or payment_run.delay_ms)".into()),
-        Some(PaymentRunner::Embedded(a)) => embedded_run(a, drop).await,
+        Some(PaymentRunner::Embedded(a)) => embedded_run(a, drop, reject.clone()).await,
         Some(PaymentRunner::Command(cmd)) => {
             let r = tokio::process::Command::new("sh")
                 .arg("-c")
@@ -83,7 +85,15 @@ pub async fn payment_run(
                 to: amc.into(),
                 operation: "payment run".into(),
                 url: format!("file://{}", drop.display()),
-                request: message("PAYMENT RUN".into(), None),
+                request: message(
+                    "PAYMENT RUN".into(),
+                    (!reject.is_empty()).then(|| {
+                        format!(
+                            "reject: {}",
+                            reject.iter().cloned().collect::<Vec<_>>().join(" ")
+                        )
+                    }),
+                ),
                 response: Some(message("DONE".into(), Some(written))),
                 started,
                 duration_ms: ms,
@@ -223,8 +233,12 @@ pub async fn expect_return(
 
 /// A payment run of an in-process AMC (off the async threads: it writes and syncs files): the
 /// names of the files it wrote.
-async fn embedded_run(amc: &Arc<Amc>, drop: &Path) -> Result<String, String> {
-    match amc.payment_run_async(drop.to_path_buf()).await {
+async fn embedded_run(
+    amc: &Arc<Amc>,
+    drop: &Path,
+    reject: BTreeSet<String>,
+) -> Result<String, String> {
+    match amc.payment_run_async(drop.to_path_buf(), reject).await {
         Ok(files) => Ok(files
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))

@@ -403,7 +403,7 @@ impl<'a> Session<'a> {
                     .await
             }
             crate::pack::Action::Call(_) => Flow::Error("a `call` step in a GAP scenario".into()),
-            crate::pack::Action::PaymentRun { actor } => {
+            crate::pack::Action::PaymentRun { actor, reject } => {
                 let Some(amc) = actor.as_ref().and_then(|a| self.lab.amcs.get(a).cloned()) else {
                     return StepRun {
                         outcome: out,
@@ -414,10 +414,38 @@ impl<'a> Session<'a> {
                         )),
                     };
                 };
+                let mut numeros = std::collections::BTreeSet::new();
+                if !reject.is_empty() {
+                    let rendered = scope.for_step(st).and_then(|vars| {
+                        reject
+                            .iter()
+                            .map(|t| {
+                                t.render(&vars, crate::pack::template::Mode::Text)
+                                    .map_err(|d| d.to_string())
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    });
+                    match rendered {
+                        Ok(list) => numeros.extend(list),
+                        Err(e) => {
+                            return StepRun {
+                                outcome: out,
+                                flow: Flow::Error(format!("step {} at {}: {e}", index + 1, st.at)),
+                            };
+                        }
+                    }
+                }
                 let runner = super::billing::PaymentRunner::Embedded(amc);
                 let name = actor.clone().unwrap_or_default();
-                return super::billing::payment_run(Some(&runner), &name, &self.drop, st, index)
-                    .await;
+                return super::billing::payment_run(
+                    Some(&runner),
+                    &name,
+                    &self.drop,
+                    numeros,
+                    st,
+                    index,
+                )
+                .await;
             }
             crate::pack::Action::ExpectReturn(er) => {
                 let drop = self.drop.clone();

@@ -190,12 +190,12 @@ pub async fn run_scenario(
             (crate::pack::Action::Call(c), _) => {
                 step::call(pack, target, &mut scope, st, c, i).await
             }
-            (crate::pack::Action::PaymentRun { actor: None }, None) => {
+            (crate::pack::Action::PaymentRun { actor: None, .. }, None) => {
                 let (runner, drop) = match &target.billing {
                     Some(b) => (b.runner.as_ref(), b.drop.as_path()),
                     None => (None, std::path::Path::new(".")),
                 };
-                billing::payment_run(runner, "amc", drop, st, i).await
+                billing::payment_run(runner, "amc", drop, Default::default(), st, i).await
             }
             (crate::pack::Action::ExpectReturn(er), None) => match &target.billing {
                 Some(b) => {

@@ -1018,21 +1018,27 @@ impl Amc {
     /// invoices whose return was not written are put back `received` ([`Registry::unsettle`])
     /// and the error is returned.
     pub fn payment_run(&self, drop: &Path) -> std::io::Result<Vec<PathBuf>> {
-        self.payment_run_selected(drop, |_| true)
+        self.payment_run_selected(drop, |_| true, |_| false)
     }
 
     /// [`Amc::payment_run`] over the `received` invoices `select` keeps (e.g. one
-    /// establishment's, or one scenario's numbers); the others stay `received`.
+    /// establishment's, or one scenario's numbers); the others stay `received`. Those
+    /// `reject` keeps are rejected R25 whatever their date ([`Registry::settle_rejecting`]).
     pub fn payment_run_selected(
         &self,
         drop: &Path,
         select: impl Fn(&Facture) -> bool,
+        reject: impl Fn(&Facture) -> bool,
     ) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(drop)?;
         let today = Now::get().today;
-        let settled =
-            self.registry()
-                .settle(select, today, || uuid::Uuid::new_v4().as_u128(), &self.dev);
+        let settled = self.registry().settle_rejecting(
+            select,
+            reject,
+            today,
+            || uuid::Uuid::new_v4().as_u128(),
+            &self.dev,
+        );
         let mut written = Vec::with_capacity(settled.len());
         for (i, s) in settled.iter().enumerate() {
             let name = rsp_file_name(&s.numero_facture);
@@ -1057,15 +1063,19 @@ impl Amc {
         Ok(written)
     }
 
-    /// [`Amc::payment_run`] on a blocking thread.
+    /// [`Amc::payment_run`] on a blocking thread; the invoices numbered in `reject` are
+    /// rejected R25 ([`Amc::payment_run_selected`]).
     pub async fn payment_run_async(
         self: &Arc<Self>,
         drop: PathBuf,
+        reject: BTreeSet<String>,
     ) -> std::io::Result<Vec<PathBuf>> {
         let amc = Arc::clone(self);
-        tokio::task::spawn_blocking(move || amc.payment_run(&drop))
-            .await
-            .map_err(|e| std::io::Error::other(format!("payment run: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            amc.payment_run_selected(&drop, |_| true, |f| reject.contains(&f.numero))
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("payment run: {e}")))?
     }
 
     /// The return document of one settled invoice.

@@ -19,7 +19,7 @@
 //! A stay in SSR, PSY or HAD needs `2.00`, which a V1 GAP never uses: such an action makes no
 //! call at all (not even the annuaire) and reports `paper fallback`.
 //!
-//! # V2 ([`ReferenceGap::with_version`], [`GapVersion::v2`])
+//! # V2 ([`GapConfig::version`], [`GapVersion::v2`])
 //!
 //! A V2 GAP sends `2.00` (with `categorieEtablissement`) to an address listing `2.00`, else
 //! `1.04`; a stay in SSR/PSY/HAD, with `periodes`, or from an `EXOQN` establishment that
@@ -30,8 +30,7 @@
 //! `refused: numero_facture <n> already used`) and `read_returns` (every `RSP-*.xml` of
 //! `lab.return_drop`; report `returns`). `compute` of a stay with `periodes` engages them
 //! in order (`inputs.periode`: that one only). Report extras, only when relevant:
-//! `message_patient`, `periodes` (rang -> active engagement), `returns`. V2 defects:
-//! [`V2_DEFECTS`].
+//! `message_patient`, `periodes` (rang -> active engagement), `returns`.
 //!
 //! # Calls
 //!
@@ -69,7 +68,6 @@
 //! `no address`, `paper fallback`, `SIM not available`, `CLC not available`,
 //! `<OP> failed: <detail>[ (<n> attempts)]`, `search failed: <detail>`.
 
-use crate::defects::Defect;
 use crate::mirror::amc::{Op, SEL_NS};
 use crate::mirror::annuaire;
 use crate::net::client::{self, Request, Timeouts};
@@ -115,25 +113,23 @@ pub struct GapConfig {
     pub defects: BTreeSet<String>,
     /// Longest wait for one answer ([`DEFAULT_CALL_TIMEOUT`], the SLA hard limit).
     pub call_timeout: Duration,
+    /// The norme it speaks and the establishment's category.
+    pub version: GapVersion,
 }
 
 impl GapConfig {
-    /// Names in `defects` that are not GAP defects (of [`crate::defects::GAP`] or
-    /// [`V2_DEFECTS`]).
+    /// Names in `defects` that are not GAP defects (of [`crate::defects::GAP`]).
     pub fn unknown_defects(&self) -> Vec<String> {
         self.defects
             .iter()
-            .filter(|d| crate::defects::find("gap", d).is_none() && v2_defect(d).is_none())
+            .filter(|d| crate::defects::find("gap", d).is_none())
             .cloned()
             .collect()
     }
 }
 
 /// Which norme the GAP speaks and what kind of establishment it bills for. Default: a V1
-/// GAP (`1.04`, `EXDG`), the behaviour of [`ReferenceGap::new`].
-///
-/// Kept beside [`GapConfig`] (not in it) so that the existing `GapConfig { .. }` literals
-/// of the CLI keep compiling; see [`ReferenceGap::with_version`].
+/// GAP (`1.04`, `EXDG`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GapVersion {
     /// `1.04` (V1 GAP) or `2.00` (V2 GAP).
@@ -160,79 +156,33 @@ impl GapVersion {
         }
     }
 
+    /// The version a profile names: `norme` `1.04` or `2.00`, `categorie` `EXDG` or
+    /// `EXOQN` (a V1 GAP is always `EXDG`: `categorieEtablissement` is V2 only).
+    pub fn parse(norme: &str, categorie: &str) -> Result<Self, String> {
+        if norme != NORME && norme != NORME_V2 {
+            return Err(format!(
+                "norme '{norme}': the reference GAP speaks {NORME} or {NORME_V2}"
+            ));
+        }
+        if categorie != "EXDG" && categorie != "EXOQN" {
+            return Err(format!(
+                "categorie '{categorie}': EXDG (ex-DG) or EXOQN (private clinic, ex-OQN)"
+            ));
+        }
+        if norme == NORME && categorie != "EXDG" {
+            return Err(format!(
+                "categorie {categorie} needs norme {NORME_V2} (a V1 GAP bills for EXDG only)"
+            ));
+        }
+        Ok(GapVersion {
+            norme: norme.to_string(),
+            categorie: categorie.to_string(),
+        })
+    }
+
     fn is_v2(&self) -> bool {
         self.norme == NORME_V2
     }
-}
-
-const fn v2d(name: &'static str, rule: &'static str, description: &'static str) -> Defect {
-    Defect {
-        name,
-        sut: "gap",
-        rule,
-        description,
-    }
-}
-
-/// Defect switches of the V2 behaviour (norme `2.00`, periods, billing, returns). Not (yet)
-/// in [`crate::defects::GAP`]: that list must match `tests/data/gap-defects.yaml`, which
-/// lists, per defect, the V1 GAP pack scenarios it fails.
-pub const V2_DEFECTS: &[Defect] = &[
-    v2d(
-        "v2-to-v1-only-amc",
-        "7 (2.00 only with an AMC whose address accepts 2.00)",
-        "a V2 GAP sends 2.00 to an AMC whose annuaire address lists only 1.04",
-    ),
-    v2d(
-        "no-paper-fallback",
-        "7 (SSR/PSY/HAD or EXOQN with a 1.04-only AMC: no SEL call)",
-        "a stay that needs 2.00 is sent in 1.04 instead of falling back to paper",
-    ),
-    v2d(
-        "periods-out-of-order",
-        "7 (engage each period once, in order)",
-        "periods are engaged in reverse order (and a period may be engaged before earlier ones)",
-    ),
-    v2d(
-        "last-period-unmarked",
-        "7 (mark the last period)",
-        "periodeFacturation/derniere is false on the last period",
-    ),
-    v2d(
-        "invoice-without-engagement",
-        "7 (never invoice without an active engagement)",
-        "DRE sent with the last engagement number even after its DEL",
-    ),
-    v2d(
-        "invoice-amounts-recomputed",
-        "7 (invoice exactly the engaged amounts)",
-        "DRE montantAmc recomputed: 1 cent off on the last line (and in totalAmc)",
-    ),
-    v2d(
-        "invoice-before-end",
-        "7 (never date an invoice before the end of what was engaged)",
-        "DRE dated the day of entry",
-    ),
-    v2d(
-        "reinvoice-paid",
-        "7 (a paid invoice is never invoiced again)",
-        "an engagement whose invoice was paid is invoiced again",
-    ),
-    v2d(
-        "message-patient-dropped",
-        "7 (hand messagePatient to the patient)",
-        "the CLC answer's messagePatient is not reported",
-    ),
-    v2d(
-        "rsp-ignored",
-        "7 (read every RSP file of the return drop)",
-        "read_returns reads nothing",
-    ),
-];
-
-/// The V2 defect `name`.
-pub fn v2_defect(name: &str) -> Option<&'static Defect> {
-    V2_DEFECTS.iter().find(|d| d.name == name)
 }
 
 /// Defect switches, read once.
@@ -1145,13 +1095,9 @@ fn format_cents(c: i64) -> String {
 }
 
 impl ReferenceGap {
-    /// A V1 GAP (norme `1.04`, `EXDG`).
+    /// A GAP speaking `cfg.version`.
     pub fn new(cfg: GapConfig) -> Self {
-        Self::with_version(cfg, GapVersion::default())
-    }
-
-    /// A GAP speaking `version` (a V2 GAP with [`GapVersion::v2`]).
-    pub fn with_version(cfg: GapConfig, version: GapVersion) -> Self {
+        let version = cfg.version.clone();
         let flags = Flags::of(&cfg.defects);
         let identity = (!flags.no_client_cert).then_some(&cfg.identity);
         let tls = if flags.accepts_any_server_cert {

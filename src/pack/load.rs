@@ -235,6 +235,8 @@ struct RawExpectTls {
 struct RawPaymentRun {
     #[serde(default)]
     actor: Option<Spanned<String>>,
+    #[serde(default)]
+    reject: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1121,8 +1123,23 @@ fn load_step(
                     );
                 }
             }
+            if e.actor.is_none()
+                && let Some(r) = e.reject.first()
+            {
+                ctx.err(
+                    loc(file, r),
+                    "payment_run: reject needs the mirror AMC's actor (an AMC under test decides its own rejections)".to_string(),
+                );
+            }
+            let mut reject = Vec::new();
+            for r in &e.reject {
+                let t = ctx.inline(file, r, Mode::Text)?;
+                check_refs(ctx, &t, &sknown, sid);
+                reject.push(t);
+            }
             Action::PaymentRun {
                 actor: e.actor.as_ref().map(|a| a.value.clone()),
+                reject,
             }
         }
         "expect_return" => {

@@ -172,7 +172,12 @@ pub enum Action {
     ExpectTlsRefusal { actor: String, within_ms: u64 },
     /// An AMC settles the invoices it received: the mirror AMC of `actor` (GAP packs), or the
     /// AMC under test (through its profile's hook, or by waiting its stated delay).
-    PaymentRun { actor: Option<String> },
+    PaymentRun {
+        actor: Option<String>,
+        /// Invoice numbers (templates) the mirror AMC rejects R25 at this run, whatever
+        /// their date: the lab injects a rejection into a GAP's flow. Mirror actors only.
+        reject: Vec<Template>,
+    },
     /// A return file `RSP-<numero>.xml` must appear in the return drop.
     ExpectReturn(ExpectReturn),
     /// The last trigger's action must end, and what the driver answered (JSON) is checked.
@@ -218,7 +223,7 @@ impl Step {
                 }
             ),
             Action::ExpectTlsRefusal { actor, .. } => format!("expect TLS refusal of {actor}"),
-            Action::PaymentRun { actor } => match actor {
+            Action::PaymentRun { actor, .. } => match actor {
                 Some(a) => format!("payment run of {a}"),
                 None => "payment run".into(),
             },

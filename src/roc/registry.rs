@@ -441,6 +441,20 @@ impl Registry {
         &mut self,
         select: impl Fn(&Facture) -> bool,
         today: Date,
+        draw: impl FnMut() -> u128,
+        dev: &Deviations,
+    ) -> Vec<Settlement> {
+        self.settle_rejecting(select, |_| false, today, draw, dev)
+    }
+
+    /// [`Registry::settle`], where the invoices `reject` keeps are rejected R25 whatever
+    /// their date: a lab's mirror AMC injecting the model's batch rejection into a GAP's
+    /// flow, as it injects KO answers.
+    pub fn settle_rejecting(
+        &mut self,
+        select: impl Fn(&Facture) -> bool,
+        reject: impl Fn(&Facture) -> bool,
+        today: Date,
         mut draw: impl FnMut() -> u128,
         dev: &Deviations,
     ) -> Vec<Settlement> {
@@ -454,12 +468,13 @@ impl Registry {
         for numero in due {
             let f = &self.factures[&numero];
             let engagement = f.numero_engagement.clone();
+            let forced = reject(f);
             let early = self
                 .engagements
                 .get(&engagement)
                 .and_then(Engagement::end_of_care)
                 .is_some_and(|end| f.date_facture < end);
-            let reglement = if early && !dev.rsp_early_invoice_paid {
+            let reglement = if forced || (early && !dev.rsp_early_invoice_paid) {
                 self.release(&engagement, &numero);
                 Reglement::Rejet(Ko::R25)
             } else {

@@ -2212,7 +2212,7 @@ async fn payment_run_selected_and_missing_folder() {
     let dir = tempfile::tempdir().unwrap();
     let drop = dir.path().join("retours/ES");
     let files = amc
-        .payment_run_selected(&drop, |f| f.numero == "F2")
+        .payment_run_selected(&drop, |f| f.numero == "F2", |_| false)
         .unwrap();
     assert_eq!(files, [drop.join("RSP-F2.xml")]);
     assert_eq!(
@@ -2227,7 +2227,10 @@ async fn payment_run_selected_and_missing_folder() {
         amc.registry().facture("F1").unwrap().state,
         crate::roc::FactureState::Received
     );
-    let files = amc.payment_run_async(drop.clone()).await.unwrap();
+    let files = amc
+        .payment_run_async(drop.clone(), Default::default())
+        .await
+        .unwrap();
     assert_eq!(files, [drop.join("RSP-F1.xml")]);
 }
 
@@ -2781,7 +2784,7 @@ async fn the_handle_serves_and_runs_payments() {
     );
     let drop = tempfile::tempdir().unwrap();
     let files = amc
-        .payment_run_async(drop.path().to_path_buf())
+        .payment_run_async(drop.path().to_path_buf(), Default::default())
         .await
         .unwrap();
     assert_eq!(files, [drop.path().join("RSP-F1.xml")]);

@@ -39,6 +39,7 @@ fn config(defects: &[&str]) -> GapConfig {
         identity: pki().client.clone(),
         defects: set(defects),
         call_timeout: DEFAULT_CALL_TIMEOUT,
+        version: GapVersion::default(),
     }
 }
 
@@ -590,12 +591,8 @@ fn every_defect_is_wired() {
             || f.recompute_without_del
             || f.wrong_endpoint
             || f.no_retry
-            || f.too_many_retries;
-        assert!(wired, "{} does nothing", d.name);
-    }
-    for d in V2_DEFECTS {
-        let f = Flags::of(&set(&[d.name]));
-        let wired = f.v2_to_v1_only_amc
+            || f.too_many_retries
+            || f.v2_to_v1_only_amc
             || f.no_paper_fallback
             || f.periods_out_of_order
             || f.last_period_unmarked
@@ -606,10 +603,7 @@ fn every_defect_is_wired() {
             || f.message_patient_dropped
             || f.rsp_ignored;
         assert!(wired, "{} does nothing", d.name);
-        assert!(crate::defects::find("gap", d.name).is_none());
-        assert!(config(&[d.name]).unknown_defects().is_empty());
     }
-    assert_eq!(V2_DEFECTS.len(), 10);
     let cfg = GapConfig {
         defects: set(&["no-retry", "hang-del"]),
         ..config(&[])
@@ -1401,7 +1395,10 @@ async fn defect_too_many_retries() {
 // ------------------------------------------------------------------------- V2 GAP
 
 fn v2_gap(categorie: &str, defects: &[&str]) -> ReferenceGap {
-    ReferenceGap::with_version(config(defects), GapVersion::v2(categorie))
+    ReferenceGap::new(GapConfig {
+        version: GapVersion::v2(categorie),
+        ..config(defects)
+    })
 }
 
 fn p06() -> Patient {
