@@ -54,22 +54,31 @@ fn pack_passes_against_the_reference_gap() {
     roclab::xml::parse(&text).expect("junit is well-formed");
 }
 
+/// The defect tables: the V1 pack's, and the V2 pack's for an ex-DG and a private clinic's GAP.
+const TABLES: [&str; 3] = [
+    "tests/data/gap-defects.yaml",
+    "tests/data/gap-v2-defects.yaml",
+    "tests/data/gap-v2-exoqn-defects.yaml",
+];
+
 #[test]
-fn the_defect_table_lists_every_defect() {
-    let t = defect_table("tests/data/gap-defects.yaml");
+fn the_defect_tables_list_every_defect() {
     let listed: Vec<&str> = roclab::defects::GAP.iter().map(|d| d.name).collect();
-    assert!(listed.len() >= 10);
+    assert!(listed.len() >= 18);
+    let tables: Vec<_> = TABLES.iter().map(|t| (t, defect_table(t))).collect();
     for d in &listed {
         assert!(
-            t.contains_key(*d),
-            "defect {d} missing from tests/data/gap-defects.yaml"
+            tables.iter().any(|(_, t)| t.contains_key(*d)),
+            "defect {d} missing from every table ({TABLES:?})"
         );
     }
-    for d in t.keys() {
-        assert!(
-            listed.contains(&d.as_str()),
-            "{d} is not a defect of the reference GAP"
-        );
+    for (name, t) in &tables {
+        for d in t.keys() {
+            assert!(
+                listed.contains(&d.as_str()),
+                "{name}: {d} is not a defect of the reference GAP"
+            );
+        }
     }
 }
 
@@ -80,5 +89,123 @@ fn each_defect_fails_exactly_the_scenarios_of_its_obligation() {
         defect_table("tests/data/gap-defects.yaml"),
         |_| vec![],
     );
+    assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
+}
+
+const PACK_V2: &str = "scenarios/roc-v2-gap";
+const EXOQN: &str = "profiles/reference-gap-exoqn.yaml";
+
+/// `roc-v2-gap` with `args`: the scenarios that passed and those skipped.
+fn run_v2(args: &[&str]) -> (i32, Vec<String>, Vec<String>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let junit = dir.path().join("j.xml");
+    let html = dir.path().join("r.html");
+    let mut a = vec![
+        "run",
+        PACK_V2,
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--jobs",
+        "16",
+    ];
+    a.extend_from_slice(args);
+    let (code, out, err) = run(&a);
+    assert!(code == 0 || code == 1, "exit {code}\n{out}\n{err}");
+    let o = outcome(&json);
+    let text = std::fs::read_to_string(&junit).unwrap();
+    roclab::xml::parse(&text).expect("junit is well-formed");
+    (code, ids_with(&o, "passed"), ids_with(&o, "skipped"), o)
+}
+
+#[test]
+fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
+    // An ex-DG hospital's V2 GAP (the default profile): every scenario but the clinic's.
+    let (code, passed, skipped, o) = run_v2(&[]);
+    assert_eq!(code, 0, "{o:#}");
+    assert_eq!(skipped, ["V2-EXOQN-DH-P06", "V2-EXOQN-V1-ONLY-AMC-PAPER"]);
+    assert_eq!(passed.len(), 11, "{passed:?}");
+    let reason = o["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "V2-EXOQN-DH-P06")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("v2.exoqn"), "{reason}");
+    // The billing flow is recorded: CLC, DRE, the payment run and the return file.
+    let sc = o["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "V2-RSP-R25-REINVOICED")
+        .unwrap();
+    let ops: Vec<String> = sc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|st| st.get("exchange"))
+        .map(|ex| {
+            format!(
+                "{}>{}:{} {}",
+                ex["from"].as_str().unwrap(),
+                ex["to"].as_str().unwrap(),
+                ex["operation"].as_str().unwrap(),
+                ex["url"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let pos = |needle: &str| {
+        ops.iter()
+            .position(|o| o.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {ops:?}"))
+    };
+    assert!(pos(":CLC") < pos(":DRE"));
+    assert!(pos(":DRE") < pos("payment run"));
+    assert!(
+        pos("lab>amc-A:payment run") < pos("amc-A>gap:RSP"),
+        "{ops:?}"
+    );
+    assert!(
+        pos("amc-A>gap:RSP") == pos("RSP-F-2026-0401-4.xml"),
+        "{ops:?}"
+    );
+    // A private clinic's V2 GAP: every scenario but the ex-DG one.
+    let (code, passed, skipped, o) = run_v2(&["--profile", EXOQN]);
+    assert_eq!(code, 0, "{o:#}");
+    assert_eq!(skipped, ["V2-MCO-V1-ONLY-AMC-P08"]);
+    assert_eq!(passed.len(), 12);
+}
+
+#[test]
+fn a_v1_gap_fails_the_v2_pack() {
+    // The same reference GAP speaking 1.04 only: every stay that needs 2.00 goes to paper.
+    let (code, passed, _, _) = run_v2(&["--set", "sut.norme=1.04"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        passed,
+        ["V2-MCO-V1-ONLY-AMC-P08", "V2-SSR-V1-ONLY-AMC-PAPER"],
+        "only what a V1 GAP does right"
+    );
+}
+
+#[test]
+fn each_v2_defect_fails_exactly_the_scenarios_of_its_obligation() {
+    let mut mismatches = check_defects(
+        PACK_V2,
+        defect_table("tests/data/gap-v2-defects.yaml"),
+        |_| vec![],
+    );
+    mismatches.extend(check_defects(
+        PACK_V2,
+        defect_table("tests/data/gap-v2-exoqn-defects.yaml"),
+        |_| vec!["--profile".into(), EXOQN.into()],
+    ));
     assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
 }

@@ -1,11 +1,20 @@
 //! `roclab serve amc`: the embedded reference AMC alone.
 
 use roclab::error::Error;
+use roclab::mirror::amc::Amc;
 use roclab::pki::files;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The population served when no pack is at hand (a copy of the ROC model's).
 const POPULATION: &str = include_str!("../../scenarios/roc-v1-amc/data/population.yaml");
+
+/// The folder of payment-run requests when `--pay-on-request` names none, under `--returns`.
+const REQUESTS: &str = ".payment-requests";
+
+/// How often the request folder is looked at.
+const REQUEST_POLL: Duration = Duration::from_millis(20);
 
 #[derive(clap::Args)]
 pub struct AmcArgs {
@@ -25,6 +34,34 @@ pub struct AmcArgs {
     /// Test population [default: the ROC model's].
     #[arg(long)]
     population: Option<PathBuf>,
+    /// The establishment's return drop: the folder payment runs write
+    /// RSP-<numeroFacture>.xml files into (created if missing). Without --pay-on-request or
+    /// --pay-every-ms, the AMC never pays.
+    #[arg(long, value_name = "DIR")]
+    returns: Option<PathBuf>,
+    /// Run a payment run into --returns when asked: every file created in DIR (default
+    /// <returns>/.payment-requests; names starting with `.` are ignored) asks for one; the
+    /// files a run answers are removed once its RSP files are written, so a hook creates a
+    /// file of its own (mktemp) and waits until it is gone. A failed run leaves
+    /// `.<name>.error` holding the error.
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        requires = "returns"
+    )]
+    pay_on_request: Option<Option<PathBuf>>,
+    /// Run a payment run into --returns every N ms, on the AMC's own.
+    #[arg(long, value_name = "N", requires = "returns", value_parser = clap::value_parser!(u64).range(1..))]
+    pay_every_ms: Option<u64>,
+}
+
+/// When the served AMC runs its payment runs.
+struct PaymentPlan {
+    drop: PathBuf,
+    requests: Option<PathBuf>,
+    every: Option<Duration>,
 }
 
 pub fn amc(a: AmcArgs) -> Result<i32, Error> {
@@ -47,6 +84,25 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         None => POPULATION.to_string(),
     };
     let population = roclab::roc::population::Population::from_yaml(&text).map_err(Error::Usage)?;
+    let plan = match &a.returns {
+        Some(drop) => {
+            let requests = a
+                .pay_on_request
+                .clone()
+                .map(|d| d.unwrap_or_else(|| drop.join(REQUESTS)));
+            for d in std::iter::once(drop).chain(&requests) {
+                std::fs::create_dir_all(d).map_err(|e| {
+                    Error::Environment(format!("cannot create {}: {e}", d.display()))
+                })?;
+            }
+            Some(PaymentPlan {
+                drop: drop.clone(),
+                requests,
+                every: a.pay_every_ms.map(Duration::from_millis),
+            })
+        }
+        None => None,
+    };
     let cfg = roclab::mirror::amc::AmcConfig::new(
         population,
         &a.endpoint,
@@ -54,7 +110,7 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
     );
     let rt = super::runtime()?;
     rt.block_on(async {
-        let server = roclab::mirror::amc::start(&a.listen, &pki, cfg)
+        let (server, amc) = roclab::mirror::amc::start_with_handle(&a.listen, &pki, cfg)
             .await
             .map_err(|e| Error::Environment(format!("cannot listen on {}: {e}", a.listen)))?;
         // Printing must never stop the server (e.g. a closed pipe).
@@ -67,22 +123,146 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         );
         let _ = writeln!(
             so,
-            "CA: {}  defects: {}",
+            "CA: {}  defects: {}  {}",
             a.pki.join(files::CA).display(),
             if a.defects.is_empty() {
                 "none".to_string()
             } else {
                 a.defects.join(", ")
-            }
+            },
+            describe(plan.as_ref())
         );
         let _ = so.flush();
-        tokio::signal::ctrl_c()
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let runs = plan
+            .filter(|p| p.requests.is_some() || p.every.is_some())
+            .map(|p| tokio::spawn(payment_runs(amc, p, stop.clone())));
+        let waited = tokio::signal::ctrl_c()
             .await
-            .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")))?;
+            .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")));
         server.shutdown();
-        Ok::<_, Error>(())
+        // A payment run under way finishes (its files are written whole) before the exit.
+        stop.notify_one();
+        if let Some(r) = runs {
+            let _ = r.await;
+        }
+        waited
     })?;
     Ok(0)
+}
+
+/// The billing part of the startup line.
+fn describe(plan: Option<&PaymentPlan>) -> String {
+    let Some(p) = plan else {
+        return "returns: none (no payment runs)".into();
+    };
+    let mut when = vec![];
+    if let Some(r) = &p.requests {
+        when.push(format!("on request (a file in {})", r.display()));
+    }
+    if let Some(e) = p.every {
+        when.push(format!("every {} ms", e.as_millis()));
+    }
+    format!(
+        "returns: {}  payment runs: {}",
+        p.drop.display(),
+        if when.is_empty() {
+            "never".to_string()
+        } else {
+            when.join(" and ")
+        }
+    )
+}
+
+/// Run the payment runs `plan` asks for until `stop` is notified, one line each on stdout
+/// (runs that wrote nothing and nobody asked for are not printed).
+async fn payment_runs(amc: Arc<Amc>, plan: PaymentPlan, stop: Arc<tokio::sync::Notify>) {
+    let poll = match (plan.requests.is_some(), plan.every) {
+        (true, Some(e)) => e.min(REQUEST_POLL),
+        (true, None) => REQUEST_POLL,
+        (false, Some(e)) => e,
+        (false, None) => return,
+    };
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tick.tick() => {}
+        }
+        // Requests are listed before the run starts: every invoice received before a request
+        // was made is settled by the run that answers it.
+        let asked = match &plan.requests {
+            Some(d) => requests(d),
+            None => vec![],
+        };
+        let due = plan.every.is_some_and(|e| last.elapsed() >= e);
+        if asked.is_empty() && !due {
+            continue;
+        }
+        if due {
+            last = Instant::now();
+        }
+        let result = amc
+            .payment_run_async(plan.drop.clone(), Default::default())
+            .await;
+        let why = match asked.len() {
+            0 => format!("every {} ms", plan.every.unwrap_or_default().as_millis()),
+            1 => "1 request".to_string(),
+            n => format!("{n} requests"),
+        };
+        let line = match &result {
+            Ok(written) if written.is_empty() && asked.is_empty() => None,
+            Ok(written) => Some(format!(
+                "{} payment run ({why}): {} return file(s) in {}{}",
+                clock(),
+                written.len(),
+                plan.drop.display(),
+                written
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| format!(" {}", n.to_string_lossy()))
+                    .collect::<String>()
+            )),
+            Err(e) => Some(format!(
+                "{} payment run ({why}) into {} failed: {e}",
+                clock(),
+                plan.drop.display()
+            )),
+        };
+        // The line first: when a hook sees its request gone, the run is already reported.
+        if let Some(line) = line {
+            use std::io::Write;
+            let mut so = std::io::stdout();
+            let _ = writeln!(so, "{line}");
+            let _ = so.flush();
+        }
+        for r in &asked {
+            if let Err(e) = &result
+                && let (Some(dir), Some(name)) = (r.parent(), r.file_name())
+            {
+                let _ = std::fs::write(
+                    dir.join(format!(".{}.error", name.to_string_lossy())),
+                    format!("payment run into {} failed: {e}\n", plan.drop.display()),
+                );
+            }
+            let _ = std::fs::remove_file(r);
+        }
+    }
+}
+
+/// The pending payment-run requests: the files of `dir` whose name does not start with `.`.
+fn requests(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect()
 }
 
 #[derive(clap::Args)]

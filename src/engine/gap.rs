@@ -52,6 +52,8 @@ pub struct Session<'a> {
     operator_waiting: bool,
     /// This scenario's return drop, where the mirror AMCs write RSP files.
     drop: PathBuf,
+    /// The actor of the last payment run (the sender of the return files that follow).
+    payer: Option<String>,
     /// Index of the step running (for the findings of tolerated requests).
     step_index: usize,
     /// Failed TLS handshakes seen so far.
@@ -158,6 +160,7 @@ impl<'a> Session<'a> {
             stop,
             operator_waiting: false,
             drop,
+            payer: None,
             step_index: 0,
             tls_seen: vec![],
             last_answer: None,
@@ -437,6 +440,7 @@ impl<'a> Session<'a> {
                 }
                 let runner = super::billing::PaymentRunner::Embedded(amc);
                 let name = actor.clone().unwrap_or_default();
+                self.payer = Some(name.clone());
                 return super::billing::payment_run(
                     Some(&runner),
                     &name,
@@ -449,8 +453,10 @@ impl<'a> Session<'a> {
             }
             crate::pack::Action::ExpectReturn(er) => {
                 let drop = self.drop.clone();
+                // The return comes from the mirror whose payment run wrote it.
+                let from = self.payer.clone().unwrap_or_else(|| "amc".into());
                 return super::billing::expect_return(
-                    self.pack, &drop, "amc", "gap", er, scope, st, index,
+                    self.pack, &drop, &from, "gap", er, scope, st, index,
                 )
                 .await;
             }

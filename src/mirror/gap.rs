@@ -1195,7 +1195,10 @@ impl ReferenceGap {
                     patient.nir
                 ));
             }
-            if matches!(action, "simulate" | "compute") && stay.prestations.is_empty() {
+            if matches!(action, "simulate" | "compute")
+                && stay.prestations.is_empty()
+                && (action == "simulate" || stay.periodes.is_empty())
+            {
                 return Err("trigger: data.stay.prestations is empty".to_string());
             }
             (patient, stay)
