@@ -95,8 +95,14 @@ pub struct Driver {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRunHook {
+    /// Run by `sh -c` with `ROCLAB_RETURN_DROP`; returns when the AMC's run is done.
     #[serde(default)]
     pub command: Option<String>,
+    /// Longest time the command may take (default 60 s): past it, it is killed and the
+    /// scenario errs.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Without a command: the AMC pays on its own; the lab waits this long.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }

@@ -350,6 +350,23 @@ fn a_failing_payment_run_hook_errors_the_scenario_with_its_message() {
 }
 
 #[test]
+fn a_hanging_payment_run_hook_is_killed_at_its_time_limit() {
+    // A hook that never returns (here a sleep of a minute): the lab kills it at
+    // payment_run.timeout_ms and the scenario errs; the run does not hang.
+    let dir = tempfile::tempdir().unwrap();
+    let returns = dir.path().join("returns");
+    let s = Served::start(dir.path(), &["--returns", returns.to_str().unwrap()]);
+    let p = profile(dir.path(), &s, "{command: \"sleep 60\", timeout_ms: 300}");
+    let t0 = Instant::now();
+    let (code, o, out) = run_pack(dir.path(), &p, "id:RSP-PAID-P05");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(ids_with(&o, "errored"), ["RSP-PAID-P05"], "{out}");
+    let reason = scenario(&o, "RSP-PAID-P05")["reason"].as_str().unwrap();
+    assert!(reason.contains("did not return within 300 ms"), "{reason}");
+}
+
+#[test]
 fn a_failed_payment_run_is_relayed_by_the_hook() {
     // Requests in a folder of their own (`--pay-on-request=DIR`); once the AMC is up, its
     // return drop is replaced by a plain file, so its payment run fails: the AMC leaves the

@@ -513,7 +513,10 @@ async fn setup(
                     .payment_run
                     .as_ref()
                     .and_then(|h| match (&h.command, h.delay_ms) {
-                        (Some(c), _) => Some(PaymentRunner::Command(c.clone())),
+                        (Some(c), _) => Some(PaymentRunner::Command(
+                            c.clone(),
+                            Duration::from_millis(h.timeout_ms.unwrap_or(60_000)),
+                        )),
                         (None, Some(ms)) => Some(PaymentRunner::Delay(Duration::from_millis(ms))),
                         _ => None,
                     });

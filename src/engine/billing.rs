@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 pub enum PaymentRunner {
     /// The embedded or mirror AMC, in-process.
     Embedded(Arc<Amc>),
-    /// The profile's hook command (AMC under test), run by `sh -c` with `ROCLAB_RETURN_DROP`.
-    Command(String),
+    /// The profile's hook command (AMC under test), run by `sh -c` with `ROCLAB_RETURN_DROP`,
+    /// killed past its time limit.
+    Command(String, Duration),
     /// The AMC under test pays on its own: wait this long.
     Delay(Duration),
 }
@@ -55,14 +56,23 @@ pub async fn payment_run(
     let result: Result<String, String> = match runner {
         None => Err("the profile says nothing of how to obtain a payment run (payment_run.command or payment_run.delay_ms)".into()),
         Some(PaymentRunner::Embedded(a)) => embedded_run(a, drop, reject.clone()).await,
-        Some(PaymentRunner::Command(cmd)) => {
-            let r = tokio::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .env("ROCLAB_RETURN_DROP", drop)
-                .output()
-                .await;
+        Some(PaymentRunner::Command(cmd, limit)) => {
+            let r = tokio::time::timeout(
+                *limit,
+                tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .env("ROCLAB_RETURN_DROP", drop)
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await;
             match r {
+                Err(_) => Err(format!(
+                    "payment-run hook `{cmd}` did not return within {} ms (payment_run.timeout_ms): killed",
+                    limit.as_millis()
+                )),
+                Ok(r) => match r {
                 Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
                 Ok(o) => Err(format!(
                     "payment-run hook `{cmd}` failed ({}): {}",
@@ -70,6 +80,7 @@ pub async fn payment_run(
                     String::from_utf8_lossy(&o.stderr).trim()
                 )),
                 Err(e) => Err(format!("payment-run hook `{cmd}` cannot start: {e}")),
+            },
             }
         }
         Some(PaymentRunner::Delay(d)) => {
