@@ -96,7 +96,9 @@ const PACK_V2: &str = "scenarios/roc-v2-gap";
 const EXOQN: &str = "profiles/reference-gap-exoqn.yaml";
 
 /// `roc-v2-gap` with `args`: the scenarios that passed and those skipped.
-fn run_v2(args: &[&str]) -> (i32, Vec<String>, Vec<String>, serde_json::Value) {
+/// (exit code, passed, skipped, outcome, JUnit XML)
+#[allow(clippy::type_complexity)]
+fn run_v2(args: &[&str]) -> (i32, Vec<String>, Vec<String>, serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("o.json");
     let junit = dir.path().join("j.xml");
@@ -119,13 +121,19 @@ fn run_v2(args: &[&str]) -> (i32, Vec<String>, Vec<String>, serde_json::Value) {
     let o = outcome(&json);
     let text = std::fs::read_to_string(&junit).unwrap();
     roclab::xml::parse(&text).expect("junit is well-formed");
-    (code, ids_with(&o, "passed"), ids_with(&o, "skipped"), o)
+    (
+        code,
+        ids_with(&o, "passed"),
+        ids_with(&o, "skipped"),
+        o,
+        text,
+    )
 }
 
 #[test]
 fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
     // An ex-DG hospital's V2 GAP (the default profile): every scenario but the clinic's.
-    let (code, passed, skipped, o) = run_v2(&[]);
+    let (code, passed, skipped, o, junit) = run_v2(&[]);
     assert_eq!(code, 0, "{o:#}");
     assert_eq!(skipped, ["V2-EXOQN-DH-P06", "V2-EXOQN-V1-ONLY-AMC-PAPER"]);
     assert_eq!(passed.len(), 11, "{passed:?}");
@@ -176,8 +184,21 @@ fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
         pos("amc-A>gap:RSP") == pos("RSP-F-2026-0401-4.xml"),
         "{ops:?}"
     );
+    // The JUnit report gives the same flow in the testcase's system-out.
+    let case = &junit[junit.find("V2-RSP-R25-REINVOICED").unwrap()..];
+    let out = &case[case.find("<system-out>").unwrap()..case.find("</system-out>").unwrap()];
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in {out}"))
+    };
+    assert!(at("gap → amc-A CLC") < at("gap → amc-A DRE"));
+    assert!(at("gap → amc-A DRE") < at("lab → amc-A payment run: DONE 1 RSP"));
+    assert!(
+        at("payment run") < at("amc-A → gap RSP RSP-F-2026-0401-4.xml"),
+        "{out}"
+    );
     // A private clinic's V2 GAP: every scenario but the ex-DG one.
-    let (code, passed, skipped, o) = run_v2(&["--profile", EXOQN]);
+    let (code, passed, skipped, o, _) = run_v2(&["--profile", EXOQN]);
     assert_eq!(code, 0, "{o:#}");
     assert_eq!(skipped, ["V2-MCO-V1-ONLY-AMC-P08"]);
     assert_eq!(passed.len(), 12);
@@ -186,7 +207,7 @@ fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
 #[test]
 fn a_v1_gap_fails_the_v2_pack() {
     // The same reference GAP speaking 1.04 only: every stay that needs 2.00 goes to paper.
-    let (code, passed, _, _) = run_v2(&["--set", "sut.norme=1.04"]);
+    let (code, passed, _, _, _) = run_v2(&["--set", "sut.norme=1.04"]);
     assert_eq!(code, 1);
     assert_eq!(
         passed,

@@ -89,6 +89,14 @@ pub async fn payment_run(
         }
     };
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    // What the sequence diagram shows on the answer: the return files an in-process AMC
+    // wrote (a hook's or a delay's are not known here).
+    let done = match (&result, runner) {
+        (Ok(w), Some(PaymentRunner::Embedded(_))) => {
+            format!("DONE {} RSP", w.lines().filter(|l| !l.is_empty()).count())
+        }
+        _ => "DONE".to_string(),
+    };
     match result {
         Ok(written) => {
             out.exchange = Some(Exchange {
@@ -105,7 +113,7 @@ pub async fn payment_run(
                         )
                     }),
                 ),
-                response: Some(message("DONE".into(), Some(written))),
+                response: Some(message(done, Some(written))),
                 started,
                 duration_ms: ms,
                 latency_ms: ms,

@@ -1615,12 +1615,15 @@ impl<'a> Renderer<'a> {
             );
             if let Some(r) = &e.response {
                 y += ROW;
-                let status = r.status.map(|c| c.to_string()).unwrap_or_default();
+                // An HTTP answer shows its status; another (a payment run's) its own line.
+                let what = match r.status {
+                    Some(c) => format!("{c} {}", reason_phrase(&r.start_line)),
+                    None => r.start_line.clone(),
+                };
                 let label = format!(
-                    "{}{} {} · {} ms",
+                    "{}{} · {} ms",
                     if bad { "✗ " } else { "" },
-                    status,
-                    reason_phrase(&r.start_line),
+                    what.trim(),
                     ms(e.latency_ms)
                 );
                 d.arrow(xt, xf, y, &label, true, bad, false);

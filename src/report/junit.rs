@@ -1,5 +1,6 @@
 //! JUnit XML (quick-junit): one testcase per scenario, requirement ids as properties, the first
-//! finding as the failure message, every finding and diff in the body.
+//! finding as the failure message, every finding and diff in the body; the scenario's flow
+//! (one line per exchange: SOAP calls, payment runs, return files) in its system-out.
 
 use crate::outcome::{Outcome, ScenarioOutcome, Status};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -36,6 +37,38 @@ fn details(s: &ScenarioOutcome) -> String {
         if let Some(d) = &st.body_diff {
             let _ = writeln!(out, "{d}");
         }
+    }
+    out
+}
+
+/// The scenario's exchanges in order, one line each: who sent what to whom, and how it ended
+/// (e.g. `6. gap → amc-A DRE: 200 OK (1 ms)`, `9. amc-A → gap RSP RSP-F1.xml`).
+fn flow(s: &ScenarioOutcome) -> String {
+    let mut out = String::new();
+    for st in &s.steps {
+        let Some(e) = &st.exchange else { continue };
+        // A file (return drop) is named by its file name, a service by its URL.
+        let target = match e.url.strip_prefix("file://") {
+            Some(p) if e.operation == "RSP" => p.rsplit('/').next().unwrap_or(p).to_string(),
+            Some(_) => String::new(),
+            None => e.url.clone(),
+        };
+        let end = match (&e.response, &e.error) {
+            (Some(r), _) => {
+                let line = r.start_line.trim();
+                let line = line.strip_prefix("HTTP/1.1 ").unwrap_or(line);
+                format!(": {line} ({:.0} ms)", e.latency_ms)
+            }
+            (None, Some(err)) => format!(": {:?}: {}", err.kind, err.message),
+            (None, None) => String::new(),
+        };
+        let what = [e.operation.as_str(), target.as_str()]
+            .iter()
+            .filter(|w| !w.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(out, "{}. {} → {} {what}{end}", st.index + 1, e.from, e.to);
     }
     out
 }
@@ -93,6 +126,10 @@ pub fn render(o: &Outcome) -> String {
             tc.add_property(Property::new("tag", t.clone()));
         }
         tc.add_property(Property::new("source", s.source.clone()));
+        let f = flow(s);
+        if !f.is_empty() {
+            tc.set_system_out(f);
+        }
         suite.add_test_case(tc);
     }
     report.add_test_suite(suite);
