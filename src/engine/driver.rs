@@ -154,7 +154,10 @@ impl DriverSession {
 
     /// Wait for the last action started (at most `timeout`) and take what the driver answered.
     pub async fn last_result(&mut self, timeout: Duration) -> Result<Value, String> {
-        let (label, task) = self.tasks.pop().ok_or("no trigger was started before")?;
+        let (label, task) = self.tasks.pop().ok_or(
+            "no driver result: no trigger was started before, or the driver (operator) gives none; \
+             a result is checked through a command, http or builtin driver",
+        )?;
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(r)) => r.map_err(|e| format!("driver, {label}: {e}")),
             Ok(Err(e)) => Err(format!("driver, {label}: {e}")),
