@@ -82,11 +82,11 @@ pub struct Driver {
     #[serde(default)]
     pub url: Option<String>,
     /// How long the GAP may take to act on a trigger (an operator: to do it by hand).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_u64")]
     pub timeout_ms: Option<u64>,
     /// After a scenario's last step, how long roclab keeps listening for late requests of a
     /// GAP whose driver may return before it is done (command, http, operator). Default 2000.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_u64")]
     pub quiet_ms: Option<u64>,
 }
 
@@ -100,10 +100,10 @@ pub struct PaymentRunHook {
     pub command: Option<String>,
     /// Longest time the command may take (default 60 s): past it, it is killed and the
     /// scenario errs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_u64")]
     pub timeout_ms: Option<u64>,
     /// Without a command: the AMC pays on its own; the lab waits this long.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_u64")]
     pub delay_ms: Option<u64>,
 }
 
@@ -321,6 +321,24 @@ impl Profile {
     }
 }
 
+/// An optional count of milliseconds, from a number or from a string of digits: `--set` cannot
+/// know the type of a field the profile leaves out, and gives it as a string.
+fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::N(n)) => Ok(Some(n)),
+        Some(Raw::S(t)) => t.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("`{t}` is not a number of milliseconds"))
+        }),
+    }
+}
+
 fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
     let (path, raw) = set
         .split_once('=')
@@ -356,6 +374,10 @@ fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
         cur = obj
             .entry((*p).to_string())
             .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        // A section the profile leaves out (e.g. `driver`) is null: it becomes a mapping.
+        if cur.is_null() {
+            *cur = serde_json::Value::Object(Default::default());
+        }
     }
     Ok(())
 }
@@ -377,6 +399,17 @@ mod tests {
         assert_eq!(p.timeouts.request_ms, 1500);
         assert_eq!(p.vars["amc_served"], "99999999");
         assert_eq!(p.sut.base_url.as_deref(), Some("https://x:1/roc"));
+        // Fields the profile leaves out take numbers too.
+        let mut v = serde_json::to_value(&p).unwrap();
+        apply_set(&mut v, "driver.kind=command").unwrap();
+        apply_set(&mut v, "driver.quiet_ms=300").unwrap();
+        apply_set(&mut v, "payment_run.timeout_ms=2500").unwrap();
+        let q: Profile = serde_json::from_value(v).unwrap();
+        assert_eq!(q.driver.unwrap().quiet_ms, Some(300));
+        assert_eq!(q.payment_run.unwrap().timeout_ms, Some(2500));
+        let mut v = serde_json::to_value(&p).unwrap();
+        apply_set(&mut v, "payment_run.delay_ms=soon").unwrap();
+        assert!(serde_json::from_value::<Profile>(v).is_err());
         let mut v = serde_json::to_value(&p).unwrap();
         apply_set(&mut v, "sut.nope=1").unwrap();
         assert!(serde_json::from_value::<Profile>(v).is_err());

@@ -51,7 +51,7 @@ pub async fn payment_run(
     index: usize,
 ) -> StepRun {
     let mut out = outcome(st, index);
-    let started = crate::pack::template::now_rfc3339();
+    let started = crate::net::client::now_rfc3339();
     let t0 = Instant::now();
     let result: Result<String, String> = match runner {
         None => Err("the profile says nothing of how to obtain a payment run (payment_run.command or payment_run.delay_ms)".into()),
@@ -164,7 +164,7 @@ pub async fn expect_return(
         }
     };
     let path: PathBuf = drop.join(format!("RSP-{numero}.xml"));
-    let started = crate::pack::template::now_rfc3339();
+    let started = crate::net::client::now_rfc3339();
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_millis(er.within_ms);
     let text = loop {

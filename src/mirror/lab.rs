@@ -170,7 +170,7 @@ fn intercept(actor: &Actor, prefix: &str, tx: mpsc::UnboundedSender<Incoming>) -
                 .operation_at(&prefix, &request.path)
                 .map(str::to_string),
             request,
-            received: crate::pack::template::now_rfc3339(),
+            received: crate::net::client::now_rfc3339(),
             at: Instant::now(),
             reply,
         };
