@@ -136,7 +136,7 @@ fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
     let (code, passed, skipped, o, junit) = run_v2(&[]);
     assert_eq!(code, 0, "{o:#}");
     assert_eq!(skipped, ["V2-EXOQN-DH-P06", "V2-EXOQN-V1-ONLY-AMC-PAPER"]);
-    assert_eq!(passed.len(), 11, "{passed:?}");
+    assert_eq!(passed.len(), 15, "{passed:?}");
     let reason = o["scenarios"]
         .as_array()
         .unwrap()
@@ -181,7 +181,7 @@ fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
         "{ops:?}"
     );
     assert!(
-        pos("amc-A>gap:RSP") == pos("RSP-F-2026-0401-4.xml"),
+        pos("amc-A>gap:RSP") == pos("RSP-F-2026-0415-1.xml"),
         "{ops:?}"
     );
     // The JUnit report gives the same flow in the testcase's system-out.
@@ -194,14 +194,17 @@ fn v2_pack_passes_against_the_reference_gap_exdg_and_exoqn() {
     assert!(at("gap → amc-A CLC") < at("gap → amc-A DRE"));
     assert!(at("gap → amc-A DRE") < at("lab → amc-A payment run: DONE 1 RSP"));
     assert!(
-        at("payment run") < at("amc-A → gap RSP RSP-F-2026-0401-4.xml"),
+        at("payment run") < at("amc-A → gap RSP RSP-F-2026-0415-1.xml"),
         "{out}"
     );
     // A private clinic's V2 GAP: every scenario but the ex-DG one.
     let (code, passed, skipped, o, _) = run_v2(&["--profile", EXOQN]);
     assert_eq!(code, 0, "{o:#}");
-    assert_eq!(skipped, ["V2-MCO-V1-ONLY-AMC-P08"]);
-    assert_eq!(passed.len(), 12);
+    assert_eq!(
+        skipped,
+        ["V2-INVOICE-V1-ONLY-AMC-P08", "V2-MCO-V1-ONLY-AMC-P08"]
+    );
+    assert_eq!(passed.len(), 15);
 }
 
 #[test]
@@ -211,8 +214,12 @@ fn a_v1_gap_fails_the_v2_pack() {
     assert_eq!(code, 1);
     assert_eq!(
         passed,
-        ["V2-MCO-V1-ONLY-AMC-P08", "V2-SSR-V1-ONLY-AMC-PAPER"],
-        "only what a V1 GAP does right"
+        [
+            "V2-INVOICE-V1-ONLY-AMC-P08",
+            "V2-MCO-V1-ONLY-AMC-P08",
+            "V2-SSR-V1-ONLY-AMC-PAPER"
+        ],
+        "only what a V1 GAP does right: 1.04 with the 1.04-only AMC, paper for SSR"
     );
 }
 

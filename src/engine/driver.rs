@@ -105,6 +105,10 @@ impl DriverSession {
                         doc["lab"]["annuaire_url"].as_str().unwrap_or(""),
                     )
                     .env("ROCLAB_CA", doc["lab"]["ca"].as_str().unwrap_or(""))
+                    .env(
+                        "ROCLAB_RETURN_DROP",
+                        doc["lab"]["return_drop"].as_str().unwrap_or(""),
+                    )
                     .stdin(std::process::Stdio::null())
                     .kill_on_drop(true);
                 let command = command.clone();
