@@ -260,6 +260,8 @@ struct RawExpectReturn {
 struct RawExpectResult {
     #[serde(default)]
     within_ms: Option<u64>,
+    /// None: the step only waits for the action to end.
+    #[serde(default)]
     assert: Vec<Spanned<RawAssert>>,
 }
 
