@@ -145,7 +145,7 @@ fn profile(dir: &Path, s: &Served, hook: &str) -> PathBuf {
     let text = format!(
         "sut:\n  kind: amc\n  base_url: {}\n\
          tls:\n  dir: pki\n  ca: ca.pem\n  cert: client.pem\n  key: client.key\n\
-         capabilities: [v2.periods, v2.exoqn, billing]\n\
+         capabilities: [v2.periods, v2.exoqn, billing, billing.on-demand]\n\
          returns:\n  dir: returns\n\
          payment_run: {hook}\n",
         s.addr
@@ -261,7 +261,13 @@ fn rsp_scenarios_pass_through_a_payment_run_command() {
     // answer) already names it.
     let run = &exchanges(scenario(&o, "RSP-PAID-P05"), "payment run")[0];
     let listing = run["response"]["body"].as_str().unwrap();
-    assert!(listing.contains("RSP-F-RSP-PAID-1.xml"), "{run}");
+    // (Invoice numbers are F<run token>RSP-PAID-1: four characters drawn once per run.)
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("RSP-F") && l.ends_with("RSP-PAID-1.xml")),
+        "{run}"
+    );
     // One payment run of the served AMC per request, nothing else.
     let runs = s.lines_with("payment run (", RSP_PAYMENT_RUNS);
     assert_eq!(runs.len(), RSP_PAYMENT_RUNS, "{runs:#?}");
@@ -414,7 +420,10 @@ fn a_return_that_never_comes_fails_with_its_file_name() {
     let reason = scenario(&o, "RSP-PAID-ON-END-DAY")["reason"]
         .as_str()
         .unwrap();
-    assert!(reason.contains("RSP-F-RSP-END-DAY-1.xml"), "{reason}");
+    assert!(
+        reason.contains("/RSP-F") && reason.contains("RSP-END-DAY-1.xml"),
+        "{reason}"
+    );
     assert!(reason.contains("within 5000 ms"), "{reason}");
     let printed = s.lines.lock().unwrap().clone();
     assert!(
@@ -430,4 +439,29 @@ fn payment_run_options_need_a_return_drop() {
         assert_eq!(code, 2, "{opt}: {err}");
         assert!(err.contains("--returns"), "{opt}: {err}");
     }
+}
+
+#[test]
+fn the_billing_scenarios_pass_again_against_the_same_amc() {
+    // An AMC keeps its registry between runs: the pack's invoice numbers and period dossiers
+    // carry {{run}}, so a second run against the same AMC and return drop meets none of the
+    // first run's numbers (no R22, no R08) nor its return files.
+    let dir = tempfile::tempdir().unwrap();
+    let returns = dir.path().join("returns");
+    let s = Served::start(
+        dir.path(),
+        &["--returns", returns.to_str().unwrap(), "--pay-on-request"],
+    );
+    let p = profile(dir.path(), &s, &command_hook(dir.path(), 10, None));
+    let filter = "tag:billing | tag:periods";
+    let (code, first, out) = run_pack(dir.path(), &p, filter);
+    assert_eq!(code, 0, "{out}");
+    let n = ids_with(&first, "passed").len();
+    assert_eq!(n, first["scenarios"].as_array().unwrap().len());
+    assert!(n >= 30, "{n} scenarios");
+    let files = std::fs::read_dir(&returns).unwrap().count();
+    let (code, again, out) = run_pack(dir.path(), &p, filter);
+    assert_eq!(code, 0, "second run:\n{out}");
+    assert_eq!(ids_with(&again, "passed").len(), n);
+    assert!(std::fs::read_dir(&returns).unwrap().count() > files);
 }

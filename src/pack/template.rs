@@ -8,8 +8,9 @@ use std::sync::Arc;
 /// Matchers left in an expected body for the comparator to interpret.
 const MATCHERS: &[&str] = &["ignore", "uuid", "date", "datetime", "amount", "optional"];
 const MATCHER_PREFIXES: &[&str] = &["regex:", "capture:"];
-/// Generators: values made when a request is rendered.
-const GENERATORS: &[&str] = &["uuid", "now", "today"];
+/// Generators: values made when a request is rendered. `run` is the same in every template of
+/// one run and differs between runs ([`run_token`]).
+const GENERATORS: &[&str] = &["uuid", "now", "today", "run"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
@@ -282,7 +283,7 @@ impl Template {
                 return Err(Diagnostic {
                     at,
                     message: format!(
-                        "`{{{{{token}}}}}` is a matcher of expected bodies; requests and variables may use only {{{{uuid}}}}, {{{{now}}}}, {{{{today}}}}"
+                        "`{{{{{token}}}}}` is a matcher of expected bodies; requests and variables may use only {{{{uuid}}}}, {{{{now}}}}, {{{{today}}}}, {{{{run}}}}"
                     ),
                 });
             }
@@ -325,6 +326,7 @@ fn render_into(
                 ("uuid", Mode::Request) => out.push_str(&uuid::Uuid::new_v4().to_string()),
                 ("now", _) => out.push_str(&now_rfc3339()),
                 ("today", _) => out.push_str(&now_rfc3339()[..10]),
+                ("run", _) => out.push_str(run_token()),
                 _ => {
                     out.push_str("{{");
                     out.push_str(token);
@@ -339,6 +341,24 @@ fn render_into(
         }
     }
     Ok(())
+}
+
+/// Four characters of `[A-Z0-9]`, drawn once per process: `{{run}}` in a pack makes values that
+/// a SUT keeps from one run to the next (invoice numbers, the idDossier of billing periods)
+/// new in every run, so a re-run against the same AMC is not refused as a duplicate.
+pub fn run_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut n = uuid::Uuid::new_v4().as_u128();
+        (0..4)
+            .map(|_| {
+                let c = ALPHABET[(n % 36) as usize] as char;
+                n /= 36;
+                c
+            })
+            .collect()
+    })
 }
 
 /// Current local time as xs:dateTime with offset, to the second.
