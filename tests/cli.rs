@@ -374,3 +374,27 @@ fn an_interrupted_run_leaves_valid_partial_reports() {
     );
     assert!(page.trim_end().ends_with("</html>"));
 }
+
+#[test]
+fn a_reference_gap_version_that_does_not_exist_is_a_usage_error() {
+    for (set, says) in [
+        ("sut.categorie=EXQN", "categorie 'EXQN'"),
+        ("sut.norme=3.00", "norme '3.00'"),
+    ] {
+        let (code, _, err) = run(&["run", "scenarios/roc-v2-gap", "--set", set]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("profiles/reference-gap.yaml"), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+    // A V1 GAP bills for ex-DG establishments only.
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v2-gap",
+        "--set",
+        "sut.norme=1.04",
+        "--profile",
+        "profiles/reference-gap-exoqn.yaml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs norme 2.00"), "{err}");
+}

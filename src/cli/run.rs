@@ -636,7 +636,14 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
             profile.sut.norme.as_deref().unwrap_or(&pack.norme),
             profile.sut.categorie.as_deref().unwrap_or("EXDG"),
         )
-        .map_err(|e| Error::Usage(format!("profile sut: {e}")))?
+        .map_err(|e| {
+            let at = profile
+                .source
+                .as_ref()
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
+            Error::Usage(format!("{at}sut.norme/sut.categorie: {e}"))
+        })?
     } else {
         Default::default()
     };
