@@ -237,10 +237,7 @@ pub async fn expect_return(
                 index,
                 &mut checked,
             );
-            out.findings.extend(checked.findings);
-            out.body_diff = checked.body_diff;
-            out.captures.extend(checked.captures.clone());
-            scope.captures.extend(checked.captures);
+            checked.record(&mut out, scope);
             let stop = out.findings.iter().any(|f| f.check == "capture");
             StepRun {
                 outcome: out,

@@ -1,6 +1,6 @@
 //! Checks of an answered exchange: status, content type, latency, fault, body, paths, captures.
 
-use crate::outcome::{Exchange, Finding};
+use crate::outcome::{Exchange, Finding, StepOutcome};
 use crate::pack::template::Mode;
 use crate::pack::{AssertCheck, Call, MessageChecks, Pack};
 use crate::soap::SoapVersion;
@@ -11,6 +11,16 @@ pub struct Checked {
     pub findings: Vec<Finding>,
     pub captures: BTreeMap<String, String>,
     pub body_diff: Option<String>,
+}
+
+impl Checked {
+    /// Add what a message check found to the step's outcome, and its captures to the scope.
+    pub fn record(self, out: &mut StepOutcome, scope: &mut super::step::Scope<'_>) {
+        out.findings.extend(self.findings);
+        out.body_diff = self.body_diff;
+        out.captures.extend(self.captures.clone());
+        scope.captures.extend(self.captures);
+    }
 }
 
 pub fn response(
@@ -225,12 +235,7 @@ pub fn message(
         match t.render(vars, Mode::Expected) {
             Err(d) => out.findings.push(f("template", d.to_string())),
             Ok(body) => {
-                let ns: Vec<(&str, &str)> = pack
-                    .namespaces
-                    .iter()
-                    .filter(|(p, _)| p.as_str() != "env")
-                    .map(|(p, u)| (p.as_str(), u.as_str()))
-                    .collect();
+                let ns = pack.body_namespaces();
                 // A body goes in the envelope of its SOAP version; a whole document (a return
                 // file) is read with the pack's prefixes declared around it.
                 let parsed = match soap {

@@ -596,10 +596,7 @@ impl<'a> Session<'a> {
                 );
             }
         }
-        out.findings.extend(checked.findings);
-        out.body_diff = checked.body_diff;
-        out.captures.extend(checked.captures.clone());
-        scope.captures.extend(checked.captures);
+        checked.record(out, scope);
 
         // The answer.
         let mut rvars = vars.clone();
@@ -966,12 +963,7 @@ fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
 
 /// A response body template wrapped in the actor's envelope.
 fn soap_response(pack: &Pack, soap: crate::soap::SoapVersion, status: u16, body: &str) -> Response {
-    let ns: Vec<(&str, &str)> = pack
-        .namespaces
-        .iter()
-        .filter(|(p, _)| p.as_str() != "env")
-        .map(|(p, u)| (p.as_str(), u.as_str()))
-        .collect();
+    let ns = pack.body_namespaces();
     Response {
         status,
         headers: vec![("Content-Type".into(), soap.response_content_type().into())],

@@ -112,12 +112,7 @@ pub async fn call(
     let body = if c.raw {
         body
     } else {
-        let ns: Vec<(&str, &str)> = pack
-            .namespaces
-            .iter()
-            .filter(|(p, _)| p.as_str() != "env")
-            .map(|(p, u)| (p.as_str(), u.as_str()))
-            .collect();
+        let ns = pack.body_namespaces();
         crate::soap::envelope(pack.soap.env_ns(), &ns, &body)
     };
     let op = &pack.operations[&c.call];

@@ -83,6 +83,16 @@ pub struct Pack {
 }
 
 impl Pack {
+    /// The pack's namespace prefixes declared around a body or a document (every one but the
+    /// envelope's `env`, which the envelope itself binds).
+    pub fn body_namespaces(&self) -> Vec<(&str, &str)> {
+        self.namespaces
+            .iter()
+            .filter(|(p, _)| p.as_str() != "env")
+            .map(|(p, u)| (p.as_str(), u.as_str()))
+            .collect()
+    }
+
     /// The record `id` under the data path `path` (`population.beneficiaires`): in a list, the
     /// entry whose `id` is `id` (or at that position); in a mapping, the value of key `id`.
     pub fn data_record(&self, path: &str, id: &str) -> Option<serde_json::Value> {
