@@ -398,3 +398,23 @@ fn a_reference_gap_version_that_does_not_exist_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs norme 2.00"), "{err}");
 }
+
+#[test]
+fn a_rejection_asked_of_an_amc_under_test_is_refused_with_its_position() {
+    // `payment_run: {reject: …}` makes a mirror AMC reject invoices; an AMC under test decides
+    // its own rejections, so an AMC pack may not ask for them.
+    let mut at = (std::path::PathBuf::new(), 0);
+    let (code, err) = broken(|p| {
+        let req = a_requirement(p);
+        at = add_scenario(
+            p,
+            &format!(
+                "- id: BROKEN-REJECT\n  title: t\n  verifies: [{req}]\n  steps:\n    - payment_run: {{reject: [F1]}}\n"
+            ),
+        );
+    });
+    assert_eq!(code, 2, "{err}");
+    let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(err.contains(&format!("{name}:{}:", at.1 + 4)), "{err}");
+    assert!(err.contains("reject needs the mirror AMC's actor"), "{err}");
+}
