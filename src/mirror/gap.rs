@@ -1,5 +1,5 @@
-//! The embedded reference GAP (the establishment's billing software): a V1 client of ROC
-//! model (norme `1.04`, MCO, ex-DG) that carries out the triggers of a GAP pack
+//! The embedded reference GAP (the establishment's billing software): a client of ROC model,
+//! V1 (norme `1.04`, ex-DG) or V2 ([`GapConfig::version`]), that carries out the triggers of a GAP pack
 //! (`docs/drivers.md`) against the annuaire and the AMCs, following spec section 7. Defect
 //! switches ([`crate::defects::GAP`]) each break one obligation.
 //!
