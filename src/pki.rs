@@ -40,7 +40,7 @@ pub struct Pki {
     pub untrusted_server: Identity,
 }
 
-/// File names written by [`write`] (relative to the directory).
+/// File names written by [`write()`] (relative to the directory).
 pub mod files {
     pub const CA: &str = "ca.pem";
     pub const CA_KEY: &str = "ca.key";
@@ -411,7 +411,7 @@ fn write_file(path: &Path, content: &str, private: bool) -> std::io::Result<()> 
     file.sync_all()
 }
 
-/// Read back a PKI written by [`write`]. Errors name the file that cannot be read.
+/// Read back a PKI written by [`write()`]. Errors name the file that cannot be read.
 pub fn load(dir: &Path) -> Result<Pki, String> {
     let read = |name: &str| {
         let p = dir.join(name);
