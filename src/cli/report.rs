@@ -56,11 +56,7 @@ pub fn merge(a: MergeArgs) -> Result<i32, Error> {
         c.failed,
         c.errored,
         c.skipped,
-        if merged.conformant() {
-            "CONFORME (conformant)"
-        } else {
-            "NON CONFORME (not conformant)"
-        }
+        super::run::verdict_line(&merged)
     );
-    Ok(if merged.conformant() { 0 } else { 1 })
+    Ok(merged.exit_code())
 }

@@ -4,7 +4,7 @@ use roclab::engine::billing::PaymentRunner;
 use roclab::engine::{self, ClientTls, Event, Target};
 use roclab::error::Error;
 use roclab::net::tls::{self, Identity};
-use roclab::outcome::{Outcome, PackInfo, ScenarioOutcome, Status, SutInfo};
+use roclab::outcome::{Outcome, PackInfo, Plan, RequirementDef, ScenarioOutcome, Status, SutInfo};
 use roclab::pack::{Pack, select::Filter};
 use roclab::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,22 +202,37 @@ pub fn run(a: Args) -> Result<i32, Error> {
         path: pack.dir.display().to_string(),
         sha256: pack.sha256.clone(),
     };
-    let reqs: Vec<(String, String, String)> = pack
+    let reqs: Vec<RequirementDef> = pack
         .requirements
         .iter()
-        .map(|r| (r.id.clone(), r.statement.clone(), r.spec.clone()))
+        .map(|r| RequirementDef {
+            id: r.id.clone(),
+            statement: r.statement.clone(),
+            statement_fr: r.statement_fr.clone(),
+            spec: r.spec.clone(),
+            scenarios: pack
+                .scenarios
+                .iter()
+                .filter(|s| s.verifies.contains(&r.id))
+                .map(|s| s.id.clone())
+                .collect(),
+        })
         .collect();
+    let plan = Plan {
+        filter: a.filter.clone(),
+        partition: share.map(|(k, n)| format!("{k}/{n}")),
+        pack_scenarios: pack.scenarios.len(),
+    };
     let outcome = Outcome::build(
         info,
         sut,
         &reqs,
+        &plan,
         scenarios,
         started,
         t0.elapsed().as_secs_f64() * 1000.0,
         interrupted,
     );
-    let mut outcome = outcome;
-    outcome.partition = share.map(|(k, n)| format!("{k}/{n}"));
     write_reports(&outcome, &junit_path, &json_path)?;
     roclab::report::write_atomic(
         &html_path,
@@ -241,7 +256,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
     }
     let files: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
     summary(&outcome, &files);
-    Ok(if outcome.conformant() { 0 } else { 1 })
+    Ok(outcome.exit_code())
 }
 
 /// First SIGINT or SIGTERM: scenarios not started yet are not run, the running ones finish and
@@ -295,16 +310,38 @@ fn summary(o: &Outcome, files: &[&Path]) {
         } else {
             String::new()
         },
-        if o.conformant() {
-            "CONFORME (conformant)"
-        } else if o.interrupted {
-            "INTERROMPU (interrupted: no conformity verdict)"
-        } else {
-            "NON CONFORME (not conformant)"
-        }
+        verdict_line(o)
     );
+    if !o.scope.complete {
+        println!("scope: {}", o.scope.limits.join("; "));
+        if !o.scope.not_evaluated.is_empty() {
+            println!(
+                "requirements not evaluated: {}",
+                o.scope.not_evaluated.join(", ")
+            );
+        }
+    }
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     println!("reports: {}", names.join(", "));
+}
+
+/// The verdict as the console says it.
+pub fn verdict_line(o: &Outcome) -> String {
+    use roclab::outcome::verdict;
+    let v = match o.verdict.as_str() {
+        verdict::CONFORMANT => "CONFORME (conformant)",
+        verdict::CONFORMANT_SCOPED => {
+            "CONFORME SUR LE PÉRIMÈTRE TESTÉ (conformant on the tested scope only)"
+        }
+        verdict::NOT_CONFORMANT => "NON CONFORME (not conformant)",
+        verdict::INTERRUPTED => "INTERROMPU (interrupted: no conformity verdict)",
+        _ => "AUCUN VERDICT POSSIBLE (no verdict possible: the lab could not test)",
+    };
+    if o.interrupted && o.verdict == verdict::NOT_CONFORMANT {
+        format!("{v}, interrupted")
+    } else {
+        v.to_string()
+    }
 }
 
 type Progress = (engine::Listener, Option<indicatif::ProgressBar>);

@@ -43,6 +43,7 @@ pub fn response(
         expected: None,
         actual: None,
         step: Some(index),
+        requirements: vec![],
     };
     let resp = ex.response.as_ref().expect("answered exchange");
     let e = &st.expect;
@@ -229,6 +230,7 @@ pub fn message(
         expected: None,
         actual: None,
         step: Some(index),
+        requirements: vec![],
     };
     // Body against the expected template.
     if let Some(t) = &checks.body {
@@ -308,6 +310,7 @@ pub fn message(
                                 expected: d.expected,
                                 actual: d.actual,
                                 step: Some(index),
+                                requirements: vec![],
                             });
                         }
                         out.captures.extend(cmp.captures);
@@ -338,6 +341,7 @@ pub fn message(
                 expected: Some(want),
                 actual: Some(actual),
                 step: Some(index),
+                requirements: a.verifies.clone(),
             });
         }
     }
@@ -427,6 +431,7 @@ pub fn json_assertion(
         expected: Some(want),
         actual: Some(actual),
         step: Some(index),
+        requirements: a.verifies.clone(),
     })
 }
 

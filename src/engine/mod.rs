@@ -1,6 +1,7 @@
 //! Running scenarios against a target: steps drive the SUT through the HTTPS client, checks
 //! turn exchanges into findings. The engine formats nothing; it emits events and outcomes.
 
+mod attribution;
 pub mod billing;
 mod check;
 pub mod driver;
@@ -98,7 +99,11 @@ pub async fn run(
             };
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let outcome = if stop.load(Ordering::SeqCst) {
-                not_run(sc, "the run was interrupted before this scenario started")
+                not_run(
+                    &pack,
+                    sc,
+                    "the run was interrupted before this scenario started",
+                )
             } else {
                 listener(&Event::Started { id: &sc.id });
                 let o = run_scenario(&pack, &target, sc, stop.clone()).await;
@@ -130,19 +135,50 @@ fn base(sc: &Scenario, status: Status, reason: Option<String>) -> ScenarioOutcom
         reason,
         duration_ms: 0.0,
         steps: vec![],
+        requirements: BTreeMap::new(),
     }
 }
 
-pub fn not_run(sc: &Scenario, why: &str) -> ScenarioOutcome {
-    base(sc, Status::NotRun, Some(why.to_string()))
+pub fn not_run(pack: &Pack, sc: &Scenario, why: &str) -> ScenarioOutcome {
+    let mut o = base(sc, Status::NotRun, Some(why.to_string()));
+    o.requirements = attribution::Attribution::new(pack, sc).none();
+    o
 }
 
-/// Run one scenario: its own variables, steps in order.
+/// Run one scenario: its own variables, steps in order; each finding attributed to the
+/// requirements it shows not met, and what the scenario showed of each requirement.
 pub async fn run_scenario(
     pack: &Pack,
     target: &Target,
     sc: &Scenario,
     stop: Arc<AtomicBool>,
+) -> ScenarioOutcome {
+    let attr = attribution::Attribution::new(pack, sc);
+    let mut completed = vec![false; sc.steps.len()];
+    let mut o = steps(pack, target, sc, stop, &attr, &mut completed).await;
+    o.requirements = match o.status {
+        Status::Passed | Status::Failed => attr.results(&o, &completed),
+        _ => {
+            // Errored: what failed before the error still counts; the rest is not evaluated.
+            let mut m = attr.none();
+            for f in o.steps.iter().flat_map(|s| s.findings.iter()) {
+                for r in &f.requirements {
+                    m.insert(r.clone(), crate::outcome::ReqStatus::NotMet);
+                }
+            }
+            m
+        }
+    };
+    o
+}
+
+async fn steps(
+    pack: &Pack,
+    target: &Target,
+    sc: &Scenario,
+    stop: Arc<AtomicBool>,
+    attr: &attribution::Attribution<'_>,
+    completed: &mut [bool],
 ) -> ScenarioOutcome {
     let missing: Vec<&String> = sc
         .requires
@@ -234,9 +270,16 @@ pub async fn run_scenario(
         let flow = r.flow;
         // Tolerated requests answered during the step come first, each as a step of its own.
         if let Some(s) = session.as_mut() {
-            o.steps.extend(s.take_side());
+            for mut side in s.take_side() {
+                attr.attribute(&mut side, None);
+                o.steps.push(side);
+            }
         }
-        o.steps.push(r.outcome);
+        let mut outcome = r.outcome;
+        attr.attribute(&mut outcome, Some(i));
+        completed[i] =
+            !attribution::blocked(&outcome) && !matches!(flow, step::Flow::Error(_));
+        o.steps.push(outcome);
         match flow {
             step::Flow::Continue => {}
             step::Flow::Stop => break,
@@ -249,7 +292,10 @@ pub async fn run_scenario(
     }
     if let Some(s) = session {
         let clean = o.status == Status::Passed && o.findings().next().is_none();
-        o.steps.extend(s.finish(sc.steps.len(), clean).await);
+        for mut end in s.finish(sc.steps.len(), clean).await {
+            attr.attribute(&mut end, None);
+            o.steps.push(end);
+        }
     }
     if o.status == Status::Passed {
         let first = o.findings().next().map(|f| f.message.clone());

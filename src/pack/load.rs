@@ -69,6 +69,28 @@ struct RawPack {
     #[serde(default)]
     defaults: RawDefaults,
     requirements: BTreeMap<String, Spanned<RawRequirement>>,
+    /// Which requirement a finding of a check family (and location) shows not met.
+    #[serde(default)]
+    attribution: Vec<Spanned<RawAttribution>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttribution {
+    /// A check family (`latency`) or several; every family when absent.
+    #[serde(default)]
+    check: Option<OneOrMany>,
+    /// A regular expression the finding's location must match (searched, not anchored).
+    #[serde(default)]
+    location: Option<Spanned<String>>,
+    verifies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -104,6 +126,8 @@ struct RawDefaults {
 #[serde(deny_unknown_fields)]
 struct RawRequirement {
     statement: String,
+    #[serde(default)]
+    statement_fr: Option<String>,
     spec: String,
 }
 
@@ -159,6 +183,9 @@ struct RawStep {
     // Any step.
     #[serde(default)]
     title: Option<String>,
+    /// The requirements this step's checks show (default: the scenario's).
+    #[serde(default)]
+    verifies: Vec<Spanned<String>>,
     #[serde(default)]
     bind: Ordered<Spanned<String>>,
     #[serde(default)]
@@ -333,6 +360,9 @@ struct RawAssert {
     matches: Option<Spanned<String>>,
     #[serde(default)]
     exists: Option<bool>,
+    /// The requirements this assertion shows (default: the step's).
+    #[serde(default)]
+    verifies: Vec<Spanned<String>>,
 }
 
 /// A loaded pack and the warnings found while loading it (e.g. uncovered requirements).
@@ -418,9 +448,27 @@ struct Ctx<'a> {
     namespaces: &'a BTreeMap<String, String>,
     /// Templates already checked for well-formedness.
     checked: BTreeSet<PathBuf>,
+    /// Requirement ids of pack.yaml.
+    requirements: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
+    /// Requirement ids as written, each checked against pack.yaml's catalogue.
+    fn reqs(&mut self, file: &Path, ids: &[Spanned<String>]) -> Vec<String> {
+        for v in ids {
+            if !self.requirements.contains(&v.value) {
+                self.err(
+                    loc(file, v),
+                    format!(
+                        "unknown requirement id `{}` (not in pack.yaml requirements)",
+                        v.value
+                    ),
+                );
+            }
+        }
+        ids.iter().map(|v| v.value.clone()).collect()
+    }
+
     fn err(&mut self, at: Location, message: impl Into<String>) {
         self.diags.push(Diagnostic {
             at,
@@ -670,11 +718,13 @@ fn assertions(
         } else {
             AssertCheck::Exists(a.exists.unwrap_or(true))
         };
+        let verifies = ctx.reqs(file, &a.verifies);
         if let Some(path) = path {
             out.push(Assertion {
                 at: aat,
                 path,
                 check,
+                verifies,
             });
         }
     }
@@ -1171,10 +1221,12 @@ fn load_step(
             for a in &e.assert {
                 let aat = loc(file, a);
                 let check = result_check(ctx, file, &a.value, &sknown, sid)?;
+                let verifies = ctx.reqs(file, &a.value.verifies);
                 asserts.push(ResultAssertion {
                     at: aat,
                     path: a.value.path.value.clone(),
                     check,
+                    verifies,
                 });
             }
             Action::ExpectResult(ExpectResult {
@@ -1211,9 +1263,11 @@ fn load_step(
         _ => vec![],
     };
     known.extend(captured);
+    let verifies = ctx.reqs(file, &st.verifies);
     Some(Step {
         at: loc(file, spanned),
         title: st.title.clone(),
+        verifies,
         bind,
         vars,
         action,
@@ -1271,6 +1325,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         diags: vec![],
         namespaces: &raw.namespaces,
         checked: BTreeSet::new(),
+        requirements: raw.requirements.keys().cloned().collect(),
     };
 
     // Data files.
@@ -1397,17 +1452,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                 );
             }
             seen_ids.insert(rs.id.value.clone(), loc(file, &rs.id));
-            for v in &rs.verifies {
-                if !raw.requirements.contains_key(&v.value) {
-                    ctx.err(
-                        loc(file, v),
-                        format!(
-                            "unknown requirement id `{}` (not in pack.yaml requirements)",
-                            v.value
-                        ),
-                    );
-                }
-            }
+            ctx.reqs(file, &rs.verifies);
             if rs.verifies.is_empty() {
                 ctx.err(
                     loc(file, &rs.id),
@@ -1489,6 +1534,42 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             });
         }
     }
+    // Attribution rules.
+    let mut attribution = vec![];
+    for r in &raw.attribution {
+        let at = loc(f, r);
+        let verifies = ctx.reqs(f, &r.value.verifies);
+        if verifies.is_empty() {
+            ctx.err(at.clone(), "an attribution rule needs `verifies`");
+        }
+        let checks = match &r.value.check {
+            None => vec![],
+            Some(OneOrMany::One(c)) => vec![c.clone()],
+            Some(OneOrMany::Many(c)) => c.clone(),
+        };
+        let location = match &r.value.location {
+            None => None,
+            Some(l) => match regex::Regex::new(&l.value) {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    ctx.err(loc(f, l), format!("invalid regex: {e}"));
+                    None
+                }
+            },
+        };
+        if checks.is_empty() && location.is_none() {
+            ctx.err(
+                at.clone(),
+                "an attribution rule needs `check`, `location` or both",
+            );
+        }
+        attribution.push(AttributionRule {
+            at,
+            checks,
+            location,
+            verifies,
+        });
+    }
     if files.is_empty() && ctx.diags.is_empty() {
         ctx.err(Location::new(&sdir, 0, 0), "no scenario files (*.yaml)");
     }
@@ -1505,6 +1586,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         .map(|(id, r)| Requirement {
             id: id.clone(),
             statement: r.value.statement.clone(),
+            statement_fr: r.value.statement_fr.clone(),
             spec: r.value.spec.clone(),
             at: loc(f, r),
         })
@@ -1516,6 +1598,18 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
                 at: r.at.clone(),
                 message: format!("requirement `{}` is verified by no scenario", r.id),
             });
+        }
+    }
+    // Requirements the pack attributes checks to: by rule, or on an assertion.
+    let mut owned: BTreeSet<String> = attribution
+        .iter()
+        .flat_map(|r| r.verifies.iter().cloned())
+        .collect();
+    for s in &scenarios {
+        for st in &s.steps {
+            for a in step_assertions(st) {
+                owned.extend(a.iter().cloned());
+            }
         }
     }
     let sha256 =
@@ -1540,8 +1634,24 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
         latency_ms: raw.defaults.latency_ms.unwrap_or(4000),
         unordered: raw.defaults.unordered,
         requirements,
+        attribution,
+        owned,
         scenarios,
         sha256,
     };
     Ok(Loaded { pack, warnings })
+}
+
+/// The `verifies` of every assertion of a step.
+fn step_assertions(st: &Step) -> Vec<&Vec<String>> {
+    fn of(c: &MessageChecks) -> Vec<&Vec<String>> {
+        c.asserts.iter().map(|a| &a.verifies).collect()
+    }
+    match &st.action {
+        Action::Call(c) => of(&c.expect.checks),
+        Action::ExpectRequest(e) => of(&e.checks),
+        Action::ExpectReturn(e) => of(&e.checks),
+        Action::ExpectResult(e) => e.asserts.iter().map(|a| &a.verifies).collect(),
+        _ => vec![],
+    }
 }

@@ -44,6 +44,8 @@ impl Actor {
 pub struct Requirement {
     pub id: String,
     pub statement: String,
+    /// The statement in French (reports in French show it when given).
+    pub statement_fr: Option<String>,
     pub spec: String,
     pub at: Location,
 }
@@ -77,6 +79,12 @@ pub struct Pack {
     /// Trigger input name -> data path whose entries the input's value selects.
     pub trigger_data: BTreeMap<String, String>,
     pub requirements: Vec<Requirement>,
+    /// Which requirement a finding shows not met, by check family and location (pack.yaml
+    /// `attribution`), for the checks every step makes (transport, envelope, echoes, SLA).
+    pub attribution: Vec<AttributionRule>,
+    /// Requirements the pack attributes checks to (by rule or on an assertion): such a
+    /// requirement is shown not met only by those checks, never by another finding of a step.
+    pub owned: std::collections::BTreeSet<String>,
     pub scenarios: Vec<Scenario>,
     /// SHA-256 over every file of the pack (relative path and content, in path order).
     pub sha256: String,
@@ -109,6 +117,26 @@ impl Pack {
             };
         }
         Some(cur.clone())
+    }
+}
+
+/// One `attribution` rule: a finding of one of `checks` (any when empty) whose location matches
+/// `location` (any when absent) shows `verifies` not met.
+#[derive(Debug, Clone)]
+pub struct AttributionRule {
+    pub at: Location,
+    pub checks: Vec<String>,
+    pub location: Option<regex::Regex>,
+    pub verifies: Vec<String>,
+}
+
+impl AttributionRule {
+    pub fn matches(&self, check: &str, location: Option<&str>) -> bool {
+        (self.checks.is_empty() || self.checks.iter().any(|c| c == check))
+            && match &self.location {
+                None => true,
+                Some(r) => location.is_some_and(|l| r.is_match(l)),
+            }
     }
 }
 
@@ -163,6 +191,8 @@ impl ClientCert {
 pub struct Step {
     pub at: Location,
     pub title: Option<String>,
+    /// The requirements this step's checks show (default: the scenario's).
+    pub verifies: Vec<String>,
     pub bind: Vec<(String, String)>,
     pub vars: Vec<(String, Template)>,
     pub action: Action,
@@ -209,6 +239,8 @@ pub struct ResultAssertion {
     pub at: Location,
     pub path: String,
     pub check: AssertCheck,
+    /// The requirements this assertion shows (default: the step's).
+    pub verifies: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +372,8 @@ pub struct Assertion {
     pub at: Location,
     pub path: XPath,
     pub check: AssertCheck,
+    /// The requirements this assertion shows (default: the step's).
+    pub verifies: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@
 //! messages as sent and received.
 
 use crate::outcome::{
-    Exchange, Finding, HttpMessage, Outcome, ScenarioOutcome, Status, StepOutcome,
-    TransportErrorKind,
+    Exchange, Finding, HttpMessage, Outcome, ReqStatus, ScenarioOutcome, Status, StepOutcome,
+    TransportErrorKind, verdict,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::{self, Write};
@@ -99,7 +99,33 @@ labels! {
     Interrupted => "INTERROMPU", "INTERROMPU";
     GlossInterrupted => "", "interrupted";
     InterruptedNote => "L’exécution a été interrompue avant la fin : les scénarios non exécutés ne sont pas évalués et le verdict est", "The run was interrupted before the end: scenarios not run were not assessed and the verdict is";
-    VerdictRule => "Conforme : aucun scénario échoué, en erreur ou non exécuté, et au moins un scénario réussi.", "Conformant: no scenario failed, errored or not run, and at least one scenario passed.";
+    VerdictRule => "Conforme : exécution complète du pack, aucun scénario échoué, en erreur, ignoré ou non exécuté, et chaque exigence évaluée et satisfaite.", "Conformant: a complete run of the pack, no scenario failed, errored, skipped or not run, and every requirement evaluated and met.";
+    VScoped => "CONFORME SUR LE PÉRIMÈTRE TESTÉ", "CONFORME SUR LE PÉRIMÈTRE TESTÉ";
+    GlossScoped => "", "conformant on the tested scope";
+    VScopedRule => "Aucun contrôle n’a échoué, mais l’exécution ne couvre pas tout le pack : ce verdict ne vaut que pour le périmètre testé.", "No check failed, but the run does not cover the whole pack: this verdict holds for the tested scope only.";
+    VNoVerdict => "AUCUN VERDICT POSSIBLE", "AUCUN VERDICT POSSIBLE";
+    GlossNoVerdict => "", "no verdict possible";
+    VNoVerdictRule => "Le laboratoire n’a pas pu tester (scénarios en erreur, ou aucun scénario réussi) ; aucun contrôle du système testé n’a échoué.", "The lab could not test (scenarios errored, or none passed); no check of the system under test failed.";
+    VNotConformantRule => "Non conforme : au moins un contrôle du système testé a échoué ; les exigences non satisfaites sont dans la matrice.", "Not conformant: at least one check of the system under test failed; the requirements not met are in the matrix.";
+    ScopeTitle => "Périmètre de l’exécution", "Scope of the run";
+    ScopeFilter => "filtre <code>{f}</code> : {n} scénario(s) sur les {m} du pack", "filter <code>{f}</code>: {n} of the pack’s {m} scenarios";
+    ScopeShare => "part {p} d’une exécution partagée", "share {p} of a partitioned run";
+    ScopePart => "{n} scénario(s) sur les {m} du pack", "{n} of the pack’s {m} scenarios";
+    ScopeSkipped => "{n} scénario(s) ignoré(s)", "{n} scenario(s) skipped";
+    ScopeCaps => "capacités non déclarées par le profil", "capabilities not declared by the profile";
+    ScopeErrored => "{n} scénario(s) en erreur (non testés)", "{n} scenario(s) errored (not tested)";
+    ScopeNotRun => "{n} scénario(s) non exécuté(s)", "{n} scenario(s) not run";
+    ScopeInterrupted => "exécution interrompue", "run interrupted";
+    ScopeNotEvaluated => "{n} exigence(s) non évaluée(s)", "{n} requirement(s) not evaluated";
+    RNotEvaluated => "non évaluée", "not evaluated";
+    RMetPl => "satisfaites", "met";
+    RNotMetPl => "non satisfaites", "not met";
+    RNotEvaluatedPl => "non évaluées", "not evaluated";
+    RUncoveredPl => "non couvertes", "uncovered";
+    NotMetIn => "échoue dans", "fails in";
+    NotEvaluatedIn => "non évaluée dans", "not evaluated in";
+    Attributed => "Exigences", "Requirements";
+    Unattributed => "rattaché à aucune exigence", "attributed to no requirement";
     ToExamine => "À examiner :", "To examine:";
     More => "et {n} autres", "and {n} more";
     CTotal => "scénarios", "scenarios";
@@ -115,9 +141,6 @@ labels! {
     SNotRun => "Non exécuté", "Not run";
     RMet => "satisfaite", "met";
     RNotMet => "non satisfaite", "not met";
-    RErrored => "en erreur", "errored";
-    RSkipped => "non vérifiée", "not verified";
-    RNotRun => "non exécutée", "not run";
     RUncovered => "non couverte", "uncovered";
     Requirements => "exigences", "requirements";
     RequirementOne => "exigence", "requirement";
@@ -354,6 +377,15 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
     match s.char_indices().nth(max) {
         Some((i, _)) => (&s[..i], true),
         None => (s, false),
+    }
+}
+
+/// The scenario status whose colours and icon a requirement status takes.
+fn req_status(s: ReqStatus) -> Status {
+    match s {
+        ReqStatus::Met => Status::Passed,
+        ReqStatus::NotMet => Status::Failed,
+        ReqStatus::NotEvaluated => Status::Skipped,
     }
 }
 
@@ -682,19 +714,113 @@ impl<'a> Renderer<'a> {
     }
 
     fn verdict_word(&self) -> &'static str {
-        if self.o.conformant() {
-            "CONFORME"
-        } else {
-            "NON CONFORME"
+        match self.o.verdict.as_str() {
+            verdict::CONFORMANT => "CONFORME",
+            verdict::CONFORMANT_SCOPED => self.t(L::VScoped),
+            verdict::NOT_CONFORMANT => "NON CONFORME",
+            _ => self.t(L::VNoVerdict),
         }
     }
 
     fn verdict_gloss(&self) -> &'static str {
-        self.t(if self.o.conformant() {
-            L::GlossConformant
-        } else {
-            L::GlossNotConformant
+        self.t(match self.o.verdict.as_str() {
+            verdict::CONFORMANT => L::GlossConformant,
+            verdict::CONFORMANT_SCOPED => L::GlossScoped,
+            verdict::NOT_CONFORMANT => L::GlossNotConformant,
+            _ => L::GlossNoVerdict,
         })
+    }
+
+    /// What the verdict means, for the verdict given.
+    fn verdict_rule(&self) -> &'static str {
+        self.t(match self.o.verdict.as_str() {
+            verdict::CONFORMANT => L::VerdictRule,
+            verdict::CONFORMANT_SCOPED => L::VScopedRule,
+            verdict::NOT_CONFORMANT => L::VNotConformantRule,
+            _ => L::VNoVerdictRule,
+        })
+    }
+
+    /// Why the run is not complete: the filter, partition, skipped capabilities, errored and
+    /// not-run scenarios, and the requirements not evaluated.
+    fn scope(&mut self) {
+        let o = self.o;
+        let sc = &o.scope;
+        if sc.complete {
+            return;
+        }
+        let c = &o.counts;
+        let mut items: Vec<String> = vec![];
+        let n = |x: usize| x.to_string();
+        if let Some(f) = &sc.filter {
+            items.push(
+                self.t(L::ScopeFilter)
+                    .replace("{f}", &esc(f))
+                    .replace("{n}", &n(c.total))
+                    .replace("{m}", &n(sc.pack_scenarios)),
+            );
+        }
+        if let Some(p) = &o.partition {
+            items.push(self.t(L::ScopeShare).replace("{p}", &esc(p)));
+        }
+        if sc.filter.is_none() && o.partition.is_none() && c.total < sc.pack_scenarios {
+            items.push(
+                self.t(L::ScopePart)
+                    .replace("{n}", &n(c.total))
+                    .replace("{m}", &n(sc.pack_scenarios)),
+            );
+        }
+        if c.skipped > 0 {
+            let mut t = self.t(L::ScopeSkipped).replace("{n}", &n(c.skipped));
+            if !sc.missing_capabilities.is_empty() {
+                let caps: Vec<String> = sc
+                    .missing_capabilities
+                    .iter()
+                    .map(|x| format!("<code>{}</code>", esc(x)))
+                    .collect();
+                t.push_str(&format!(
+                    " ({}{}{})",
+                    self.t(L::ScopeCaps),
+                    self.t(L::Colon),
+                    caps.join(", ")
+                ));
+            }
+            items.push(t);
+        }
+        if c.errored > 0 {
+            items.push(self.t(L::ScopeErrored).replace("{n}", &n(c.errored)));
+        }
+        if c.not_run > 0 {
+            items.push(self.t(L::ScopeNotRun).replace("{n}", &n(c.not_run)));
+        }
+        if o.interrupted {
+            items.push(self.t(L::ScopeInterrupted).to_string());
+        }
+        if !sc.not_evaluated.is_empty() {
+            let mut t = self
+                .t(L::ScopeNotEvaluated)
+                .replace("{n}", &n(sc.not_evaluated.len()));
+            t.push_str(self.t(L::Colon));
+            let links: Vec<String> = sc
+                .not_evaluated
+                .iter()
+                .map(|id| match self.req_by_id.get(id.as_str()) {
+                    Some(a) => format!("<a href=\"#{a}\"><code>{}</code></a>", esc(id)),
+                    None => format!("<code>{}</code>", esc(id)),
+                })
+                .collect();
+            t.push_str(&links.join(", "));
+            items.push(t);
+        }
+        w!(
+            self.out,
+            "<div class=\"scope\"><p class=\"vlabel\">{}</p><ul>",
+            self.t(L::ScopeTitle)
+        );
+        for i in items {
+            w!(self.out, "<li>{i}</li>");
+        }
+        self.out.push_str("</ul></div>");
     }
 
     fn document(&mut self) {
@@ -766,19 +892,15 @@ impl<'a> Renderer<'a> {
     fn banner(&mut self) {
         let o = self.o;
         let c = &o.counts;
-        let class = if o.interrupted {
-            "v-int"
-        } else if o.conformant() {
-            "v-ok"
+        let (class, icon) = if o.interrupted {
+            ("v-int", "‖")
         } else {
-            "v-nok"
-        };
-        let icon = if o.interrupted {
-            "‖"
-        } else if o.conformant() {
-            "✓"
-        } else {
-            "✗"
+            match o.verdict.as_str() {
+                verdict::CONFORMANT => ("v-ok", "✓"),
+                verdict::CONFORMANT_SCOPED => ("v-scoped", "✓"),
+                verdict::NOT_CONFORMANT => ("v-nok", "✗"),
+                _ => ("v-int", "?"),
+            }
         };
         w!(
             self.out,
@@ -819,11 +941,12 @@ impl<'a> Renderer<'a> {
                 w!(self.out, "<p class=\"vgloss\">{g}</p>");
             }
         }
-        w!(
-            self.out,
-            "<p class=\"vrule\">{}</p></div><div class=\"vcounts\"><ul class=\"counts\">",
-            self.t(L::VerdictRule)
-        );
+        if !o.interrupted {
+            w!(self.out, "<p class=\"vrule\">{}</p>", self.verdict_rule());
+        }
+        self.scope();
+        self.out
+            .push_str("</div><div class=\"vcounts\"><ul class=\"counts\">");
         let items: [(&str, usize, L, &str); 6] = [
             ("total", c.total, L::CTotal, ""),
             ("passed", c.passed, L::CPassed, status_icon(Status::Passed)),
@@ -1081,14 +1204,12 @@ impl<'a> Renderer<'a> {
         let mut tally: BTreeMap<u8, (usize, L, &str)> = BTreeMap::new();
         for r in &o.requirements {
             let (rank, label, key) = if r.scenarios.is_empty() {
-                (1, L::RUncovered, "uncovered")
+                (1, L::RUncoveredPl, "uncovered")
             } else {
                 match r.status {
-                    Status::Failed => (0, L::RNotMet, "failed"),
-                    Status::Errored => (2, L::RErrored, "errored"),
-                    Status::NotRun => (3, L::RNotRun, "not_run"),
-                    Status::Skipped => (4, L::RSkipped, "skipped"),
-                    Status::Passed => (5, L::RMet, "passed"),
+                    ReqStatus::NotMet => (0, L::RNotMetPl, "failed"),
+                    ReqStatus::NotEvaluated => (2, L::RNotEvaluatedPl, "skipped"),
+                    ReqStatus::Met => (5, L::RMetPl, "passed"),
                 }
             };
             tally.entry(rank).or_insert((0, label, key)).0 += 1;
@@ -1136,13 +1257,17 @@ impl<'a> Renderer<'a> {
             let class = if uncovered {
                 "uncovered".to_string()
             } else {
-                format!("rs-{}", status_key(r.status))
+                format!("rs-{}", status_key(req_status(r.status)))
+            };
+            let statement = match (self.l, &r.statement_fr) {
+                (Lang::Fr, Some(fr)) => fr,
+                _ => &r.statement,
             };
             w!(
                 self.out,
                 "<tr{id_attr} class=\"{class}\"><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>",
                 E(&r.id),
-                E(&r.statement),
+                E(statement),
                 E(&r.spec)
             );
             if uncovered {
@@ -1168,19 +1293,34 @@ impl<'a> Renderer<'a> {
                 );
             } else {
                 let label = match r.status {
-                    Status::Passed => L::RMet,
-                    Status::Failed => L::RNotMet,
-                    Status::Errored => L::RErrored,
-                    Status::Skipped => L::RSkipped,
-                    Status::NotRun => L::RNotRun,
+                    ReqStatus::Met => L::RMet,
+                    ReqStatus::NotMet => L::RNotMet,
+                    ReqStatus::NotEvaluated => L::RNotEvaluated,
                 };
+                let st = req_status(r.status);
                 w!(
                     self.out,
                     "<span class=\"badge b-{}\">{} {}</span>",
-                    status_key(r.status),
-                    status_icon(r.status),
+                    status_key(st),
+                    status_icon(st),
                     self.t(label)
                 );
+                for (which, ids) in [
+                    (L::NotMetIn, &r.not_met_in),
+                    (L::NotEvaluatedIn, &r.not_evaluated_in),
+                ] {
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    let links: Vec<String> =
+                        ids.iter().map(|id| self.scenario_link(id)).collect();
+                    w!(
+                        self.out,
+                        "<p class=\"links\">{} {}</p>",
+                        self.t(which),
+                        links.join(" ")
+                    );
+                }
             }
             self.out.push_str("</td></tr>");
         }
@@ -1771,8 +1911,25 @@ impl<'a> Renderer<'a> {
             E(&f.check),
             E(&f.message)
         );
-        if f.location.is_some() || f.expected.is_some() || f.actual.is_some() {
+        {
             self.out.push_str("<dl class=\"fkv\">");
+            let reqs = if f.requirements.is_empty() {
+                format!("<span class=\"dim\">{}</span>", self.t(L::Unattributed))
+            } else {
+                f.requirements
+                    .iter()
+                    .map(|r| match self.req_by_id.get(r.as_str()) {
+                        Some(a) => format!("<a href=\"#{a}\"><code>{}</code></a>", esc(r)),
+                        None => format!("<code>{}</code>", esc(r)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            w!(
+                self.out,
+                "<div><dt>{}</dt><dd>{reqs}</dd></div>",
+                self.t(L::Attributed)
+            );
             if let Some(l) = &f.location {
                 w!(
                     self.out,

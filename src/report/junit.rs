@@ -2,7 +2,7 @@
 //! finding as the failure message, every finding and diff in the body; the scenario's flow
 //! (one line per exchange: SOAP calls, payment runs, return files) in its system-out.
 
-use crate::outcome::{Outcome, ScenarioOutcome, Status};
+use crate::outcome::{Outcome, ReqStatus, ScenarioOutcome, Status};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
 use std::time::Duration;
@@ -33,6 +33,9 @@ fn details(s: &ScenarioOutcome) -> String {
         );
         for f in &st.findings {
             let _ = writeln!(out, "  - [{}] {}", f.check, f.message);
+            if !f.requirements.is_empty() {
+                let _ = writeln!(out, "    requirements: {}", f.requirements.join(", "));
+            }
         }
         if let Some(d) = &st.body_diff {
             let _ = writeln!(out, "{d}");
@@ -84,6 +87,28 @@ pub fn render(o: &Outcome) -> String {
     if o.interrupted {
         suite.add_property(Property::new("interrupted", "true"));
     }
+    // What the verdict covers.
+    suite.add_property(Property::new("scope.complete", o.scope.complete.to_string()));
+    if let Some(f) = &o.scope.filter {
+        suite.add_property(Property::new("scope.filter", f.clone()));
+    }
+    if let Some(p) = &o.partition {
+        suite.add_property(Property::new("scope.partition", p.clone()));
+    }
+    for c in &o.scope.missing_capabilities {
+        suite.add_property(Property::new("scope.missing_capability", c.clone()));
+    }
+    for l in &o.scope.limits {
+        suite.add_property(Property::new("scope.limit", l.clone()));
+    }
+    for r in &o.requirements {
+        let key = match r.status {
+            ReqStatus::Met => "requirement.met",
+            ReqStatus::NotMet => "requirement.not_met",
+            ReqStatus::NotEvaluated => "requirement.not_evaluated",
+        };
+        suite.add_property(Property::new(key, r.id.clone()));
+    }
     for s in &o.scenarios {
         let status = match s.status {
             Status::Passed => TestCaseStatus::success(),
@@ -121,6 +146,14 @@ pub fn render(o: &Outcome) -> String {
         tc.set_time(Duration::from_secs_f64(s.duration_ms / 1000.0));
         for r in &s.verifies {
             tc.add_property(Property::new("requirement", r.clone()));
+        }
+        for (r, st) in &s.requirements {
+            let key = match st {
+                ReqStatus::Met => "requirement.met",
+                ReqStatus::NotMet => "requirement.not_met",
+                ReqStatus::NotEvaluated => "requirement.not_evaluated",
+            };
+            tc.add_property(Property::new(key, r.clone()));
         }
         for t in &s.tags {
             tc.add_property(Property::new("tag", t.clone()));

@@ -1,7 +1,7 @@
 //! Merging the outcomes of a partitioned run (`run --partition k/n` on several machines) into
 //! one outcome whose verdicts are those of an unpartitioned run.
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Plan, RequirementDef};
 use std::collections::BTreeSet;
 
 /// `file:line:column` -> a key that sorts scenarios in pack order.
@@ -101,11 +101,25 @@ pub fn merge(parts: Vec<Outcome>, names: &[String]) -> Result<Outcome, String> {
         }
     }
     scenarios.sort_by_key(|s| source_key(&s.source));
-    let requirements: Vec<(String, String, String)> = first
-        .requirements
-        .iter()
-        .map(|r| (r.id.clone(), r.statement.clone(), r.spec.clone()))
-        .collect();
+    let requirements: Vec<RequirementDef> =
+        first.requirements.iter().map(RequirementDef::from).collect();
+    // The shares of one run share its filter; shares filtered differently are not one run.
+    for (i, p) in parts.iter().enumerate() {
+        if p.scope.filter != first.scope.filter {
+            return Err(format!(
+                "{}: filter {:?}, {} has {:?}: the shares are not of one run",
+                name(i),
+                p.scope.filter,
+                name(0),
+                first.scope.filter
+            ));
+        }
+    }
+    let plan = Plan {
+        filter: first.scope.filter.clone(),
+        partition: None,
+        pack_scenarios: first.scope.pack_scenarios,
+    };
     let started = parts
         .iter()
         .map(|p| p.started.clone())
@@ -117,6 +131,7 @@ pub fn merge(parts: Vec<Outcome>, names: &[String]) -> Result<Outcome, String> {
         first.pack.clone(),
         first.sut.clone(),
         &requirements,
+        &plan,
         scenarios,
         started,
         duration,
