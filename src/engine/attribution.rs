@@ -35,12 +35,31 @@ impl<'a> Attribution<'a> {
         Self { pack, sc }
     }
 
-    /// The requirements step `step` (None: the scenario as a whole, e.g. its end) verifies.
-    fn step_set(&self, step: Option<usize>) -> &'a [String] {
-        match step.and_then(|i| self.sc.steps.get(i)) {
-            Some(st) if !st.verifies.is_empty() => &st.verifies,
-            _ => &self.sc.verifies,
+    /// The requirements a finding of step `step` (None: the scenario as a whole, e.g. its
+    /// end) is attributed to when no rule names one: the step's `verifies`, else the
+    /// scenario's requirements of the step's operation (those declaring no operation
+    /// included), without the requirements the pack attributes checks to.
+    fn step_set(&self, step: Option<usize>) -> Vec<&'a String> {
+        let st = step.and_then(|i| self.sc.steps.get(i));
+        if let Some(st) = st.filter(|st| !st.verifies.is_empty()) {
+            return st.verifies.iter().collect();
         }
+        let op = st.and_then(|s| s.operation());
+        self.sc
+            .verifies
+            .iter()
+            .filter(|r| !self.pack.owned.contains(*r))
+            .filter(|r| {
+                let ops = self
+                    .pack
+                    .requirements
+                    .iter()
+                    .find(|x| &x.id == *r)
+                    .map(|x| x.operations.as_slice())
+                    .unwrap_or(&[]);
+                ops.is_empty() || op.is_none_or(|op| ops.iter().any(|o| o == op))
+            })
+            .collect()
     }
 
     /// Attribute every finding of a step outcome that carries no requirement yet.
@@ -54,58 +73,27 @@ impl<'a> Attribution<'a> {
                 }
             }
             if reqs.is_empty() {
-                reqs.extend(set.iter().filter(|r| !self.pack.owned.contains(*r)));
+                reqs.extend(set.iter().copied());
             }
             f.requirements = reqs.into_iter().cloned().collect();
         }
     }
 
-    /// The requirements step `i` bears on: its own set, and the scenario's requirements the
-    /// pack checks on every step (owned by a rule or an assertion).
-    fn bears_on(&self, i: usize) -> BTreeSet<&'a String> {
-        let mut s: BTreeSet<&String> = self.step_set(Some(i)).iter().collect();
-        s.extend(
-            self.sc
-                .verifies
-                .iter()
-                .filter(|r| self.pack.owned.contains(*r)),
-        );
-        s
-    }
-
-    /// What the scenario showed of each requirement it bears on. `completed[i]`: step `i` ran
-    /// all its checks.
+    /// What the scenario showed of each requirement it bears on: not met when a finding is
+    /// attributed to it; met when every step ran all its checks (a requirement may need the
+    /// whole flow: two engagements are shown distinct only by cancelling both); otherwise not
+    /// evaluated. `completed[i]`: step `i` ran all its checks.
     pub fn results(&self, o: &ScenarioOutcome, completed: &[bool]) -> BTreeMap<String, ReqStatus> {
-        let mut all: BTreeSet<&String> = self.sc.verifies.iter().collect();
-        for (i, st) in self.sc.steps.iter().enumerate() {
-            all.extend(st.verifies.iter());
-            all.extend(self.bears_on(i));
+        let mut out = self.none();
+        let ran = matches!(o.status, Status::Passed | Status::Failed)
+            && completed.iter().all(|c| *c);
+        if ran {
+            out.values_mut().for_each(|v| *v = ReqStatus::Met);
         }
-        let not_met: BTreeSet<&String> = o.findings().flat_map(|f| f.requirements.iter()).collect();
-        let ran = matches!(o.status, Status::Passed | Status::Failed);
-        let mut out = BTreeMap::new();
-        for r in all.iter().chain(not_met.iter()) {
-            let status = if not_met.contains(r) {
-                ReqStatus::NotMet
-            } else if !ran {
-                ReqStatus::NotEvaluated
-            } else {
-                let steps: Vec<usize> = (0..self.sc.steps.len())
-                    .filter(|i| self.bears_on(*i).contains(r))
-                    .collect();
-                // A requirement no step bears on explicitly is borne by the whole scenario.
-                let done = if steps.is_empty() {
-                    completed.iter().all(|c| *c)
-                } else {
-                    steps.iter().all(|i| completed.get(*i).copied().unwrap_or(false))
-                };
-                if done {
-                    ReqStatus::Met
-                } else {
-                    ReqStatus::NotEvaluated
-                }
-            };
-            out.insert((*r).clone(), status);
+        for f in o.findings() {
+            for r in &f.requirements {
+                out.insert(r.clone(), ReqStatus::NotMet);
+            }
         }
         out
     }

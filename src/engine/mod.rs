@@ -156,19 +156,7 @@ pub async fn run_scenario(
     let attr = attribution::Attribution::new(pack, sc);
     let mut completed = vec![false; sc.steps.len()];
     let mut o = steps(pack, target, sc, stop, &attr, &mut completed).await;
-    o.requirements = match o.status {
-        Status::Passed | Status::Failed => attr.results(&o, &completed),
-        _ => {
-            // Errored: what failed before the error still counts; the rest is not evaluated.
-            let mut m = attr.none();
-            for f in o.steps.iter().flat_map(|s| s.findings.iter()) {
-                for r in &f.requirements {
-                    m.insert(r.clone(), crate::outcome::ReqStatus::NotMet);
-                }
-            }
-            m
-        }
-    };
+    o.requirements = attr.results(&o, &completed);
     o
 }
 

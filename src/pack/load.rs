@@ -129,6 +129,9 @@ struct RawRequirement {
     #[serde(default)]
     statement_fr: Option<String>,
     spec: String,
+    /// Operations whose exchanges show it (default: any).
+    #[serde(default)]
+    operations: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1534,6 +1537,22 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             });
         }
     }
+    // Requirement operations: the pack's, or its actors'.
+    for r in raw.requirements.values() {
+        for o in &r.value.operations {
+            let known = env.operations.contains_key(&o.value)
+                || env
+                    .actors
+                    .values()
+                    .any(|a| a.operations.contains_key(&o.value));
+            if !known {
+                ctx.err(
+                    loc(f, o),
+                    format!("operation `{}` is not an operation of the pack", o.value),
+                );
+            }
+        }
+    }
     // Attribution rules.
     let mut attribution = vec![];
     for r in &raw.attribution {
@@ -1587,6 +1606,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
             id: id.clone(),
             statement: r.value.statement.clone(),
             statement_fr: r.value.statement_fr.clone(),
+            operations: r.value.operations.iter().map(|o| o.value.clone()).collect(),
             spec: r.value.spec.clone(),
             at: loc(f, r),
         })

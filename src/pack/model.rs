@@ -46,6 +46,9 @@ pub struct Requirement {
     pub statement: String,
     /// The statement in French (reports in French show it when given).
     pub statement_fr: Option<String>,
+    /// The operations whose answers (or requests) show it; empty: any. A finding of a step
+    /// that names no requirement is attributed to the scenario's requirements of its operation.
+    pub operations: Vec<String>,
     pub spec: String,
     pub at: Location,
 }
@@ -250,6 +253,15 @@ pub struct ExpectResult {
 }
 
 impl Step {
+    /// The operation the step calls or expects, if any.
+    pub fn operation(&self) -> Option<&str> {
+        match &self.action {
+            Action::Call(c) => Some(&c.call),
+            Action::ExpectRequest(e) => Some(&e.operation),
+            _ => None,
+        }
+    }
+
     pub fn label(&self) -> String {
         let base = match &self.action {
             Action::Call(c) => c.call.clone(),
