@@ -65,7 +65,11 @@ impl<'a> Attribution<'a> {
     /// Attribute every finding of a step outcome that carries no requirement yet.
     pub fn attribute(&self, out: &mut StepOutcome, step: Option<usize>) {
         let set = self.step_set(step);
-        for f in out.findings.iter_mut().filter(|f| f.requirements.is_empty()) {
+        for f in out
+            .findings
+            .iter_mut()
+            .filter(|f| f.requirements.is_empty())
+        {
             let mut reqs: BTreeSet<&String> = BTreeSet::new();
             for r in &self.pack.attribution {
                 if r.matches(&f.check, f.location.as_deref()) {
@@ -85,8 +89,8 @@ impl<'a> Attribution<'a> {
     /// evaluated. `completed[i]`: step `i` ran all its checks.
     pub fn results(&self, o: &ScenarioOutcome, completed: &[bool]) -> BTreeMap<String, ReqStatus> {
         let mut out = self.none();
-        let ran = matches!(o.status, Status::Passed | Status::Failed)
-            && completed.iter().all(|c| *c);
+        let ran =
+            matches!(o.status, Status::Passed | Status::Failed) && completed.iter().all(|c| *c);
         if ran {
             out.values_mut().for_each(|v| *v = ReqStatus::Met);
         }

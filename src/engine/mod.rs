@@ -265,8 +265,7 @@ async fn steps(
         }
         let mut outcome = r.outcome;
         attr.attribute(&mut outcome, Some(i));
-        completed[i] =
-            !attribution::blocked(&outcome) && !matches!(flow, step::Flow::Error(_));
+        completed[i] = !attribution::blocked(&outcome) && !matches!(flow, step::Flow::Error(_));
         o.steps.push(outcome);
         match flow {
             step::Flow::Continue => {}

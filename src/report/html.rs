@@ -1312,8 +1312,7 @@ impl<'a> Renderer<'a> {
                     if ids.is_empty() {
                         continue;
                     }
-                    let links: Vec<String> =
-                        ids.iter().map(|id| self.scenario_link(id)).collect();
+                    let links: Vec<String> = ids.iter().map(|id| self.scenario_link(id)).collect();
                     w!(
                         self.out,
                         "<p class=\"links\">{} {}</p>",
@@ -2080,6 +2079,58 @@ mod tests {
     };
     use std::collections::BTreeMap;
 
+    /// The outcome of `scenarios`, each requirement verified by the scenarios listing it, and
+    /// each scenario's requirements met, not met or not evaluated from its status.
+    fn build(
+        pack: PackInfo,
+        sut: SutInfo,
+        reqs: &[(String, String, String)],
+        mut scenarios: Vec<ScenarioOutcome>,
+        started: String,
+        duration_ms: f64,
+        interrupted: bool,
+    ) -> Outcome {
+        for s in &mut scenarios {
+            if s.requirements.is_empty() {
+                let st = match s.status {
+                    Status::Passed => ReqStatus::Met,
+                    Status::Failed => ReqStatus::NotMet,
+                    _ => ReqStatus::NotEvaluated,
+                };
+                s.requirements = s.verifies.iter().map(|r| (r.clone(), st)).collect();
+            }
+        }
+        let defs: Vec<crate::outcome::RequirementDef> = reqs
+            .iter()
+            .map(|(id, st, sp)| crate::outcome::RequirementDef {
+                id: id.clone(),
+                statement: st.clone(),
+                statement_fr: None,
+                spec: sp.clone(),
+                scenarios: scenarios
+                    .iter()
+                    .filter(|s| s.verifies.contains(id))
+                    .map(|s| s.id.clone())
+                    .collect(),
+            })
+            .collect();
+        let plan = crate::outcome::Plan {
+            filter: None,
+            partition: None,
+            pack_scenarios: scenarios.len(),
+        };
+        Outcome::build(
+            pack,
+            sut,
+            &defs,
+            &plan,
+            scenarios,
+            started,
+            duration_ms,
+            interrupted,
+        )
+    }
+
     fn pack() -> PackInfo {
         PackInfo {
             id: "roc-test".into(),
@@ -2175,6 +2226,7 @@ mod tests {
             reason: None,
             duration_ms: 3.5,
             steps,
+            requirements: BTreeMap::new(),
         }
     }
 
@@ -2199,6 +2251,7 @@ mod tests {
             expected: Some("12.35".into()),
             actual: Some("12.34".into()),
             step: Some(0),
+            requirements: vec![],
         }];
         st.body_diff = Some(
             "--- expected\n+++ actual\n@@ -1,3 +1,3 @@\n <roc:lignes>\n-  <roc:montantAmc>12.35</roc:montantAmc>\n+  <roc:montantAmc>12.34</roc:montantAmc>\n </roc:lignes>\n"
@@ -2225,6 +2278,7 @@ mod tests {
             expected: None,
             actual: None,
             step: Some(0),
+            requirements: vec![],
         }];
         let mut errored = scenario("CLC-TLS", Status::Errored, &["REQ-2"], vec![st]);
         errored.reason = Some("tls: peer sent TLS alert CertificateRequired".into());
@@ -2254,7 +2308,7 @@ mod tests {
             ),
         ];
         // Passed first in the input, so the report's order is its own.
-        Outcome::build(
+        build(
             pack(),
             sut(),
             &reqs,
@@ -2320,11 +2374,11 @@ mod tests {
     fn conformant_and_interrupted_banners() {
         let mut o = sample();
         o.scenarios.retain(|s| s.status == Status::Passed);
-        let o = Outcome::build(o.pack, o.sut, &[], o.scenarios, o.started, 1.0, false);
+        let o = build(o.pack, o.sut, &[], o.scenarios, o.started, 1.0, false);
         let html = render(&o, Lang::En);
         let b = section(&html, "verdict");
         assert!(b.contains("> CONFORME</h2>") && b.contains("conformant") && b.contains("v-ok"));
-        let o = Outcome::build(
+        let o = build(
             pack(),
             sut(),
             &[],
@@ -2575,6 +2629,7 @@ mod tests {
             expected: Some(String::new()),
             actual: None,
             step: None,
+            requirements: vec![],
         });
         let mut a = scenario("", Status::Failed, &["R<1>", "R<1>", "UNKNOWN"], vec![st]);
         a.tags = vec!["a b".into(), "|".into(), "\"".into()];
@@ -2588,6 +2643,7 @@ mod tests {
             expected: None,
             actual: None,
             step: Some(0),
+            requirements: vec![],
         });
         let b = scenario("SCÉNARIO 1", Status::Errored, &[], vec![st]);
         let mut e = exchange("CLC", "amc-Z", 1.0, false);
@@ -2610,7 +2666,7 @@ mod tests {
         sut.sla_median_ms = 0;
         sut.sla_limit_ms = 0;
         sut.kind = "<other>".into();
-        Outcome::build(
+        build(
             pack(),
             sut,
             &reqs,
@@ -2677,6 +2733,7 @@ mod tests {
                         expected: Some("3".into()),
                         actual: Some("2".into()),
                         step: Some(0),
+                        requirements: vec![],
                     });
                     steps[0].body_diff = Some(
                         "--- expected\n+++ actual\n@@ -1 +1 @@\n-<y>3</y>\n+<y>2</y>\n".into(),
@@ -2698,7 +2755,7 @@ mod tests {
             scenarios.push(s);
         }
         let reqs = [("REQ-1".to_string(), "x".to_string(), "§1".to_string())];
-        Outcome::build(pack(), sut(), &reqs, scenarios, "t".into(), 1.0, false)
+        build(pack(), sut(), &reqs, scenarios, "t".into(), 1.0, false)
     }
 
     #[test]

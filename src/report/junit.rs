@@ -88,7 +88,10 @@ pub fn render(o: &Outcome) -> String {
         suite.add_property(Property::new("interrupted", "true"));
     }
     // What the verdict covers.
-    suite.add_property(Property::new("scope.complete", o.scope.complete.to_string()));
+    suite.add_property(Property::new(
+        "scope.complete",
+        o.scope.complete.to_string(),
+    ));
     if let Some(f) = &o.scope.filter {
         suite.add_property(Property::new("scope.filter", f.clone()));
     }

@@ -101,8 +101,11 @@ pub fn merge(parts: Vec<Outcome>, names: &[String]) -> Result<Outcome, String> {
         }
     }
     scenarios.sort_by_key(|s| source_key(&s.source));
-    let requirements: Vec<RequirementDef> =
-        first.requirements.iter().map(RequirementDef::from).collect();
+    let requirements: Vec<RequirementDef> = first
+        .requirements
+        .iter()
+        .map(RequirementDef::from)
+        .collect();
     // The shares of one run share its filter; shares filtered differently are not one run.
     for (i, p) in parts.iter().enumerate() {
         if p.scope.filter != first.scope.filter {
