@@ -216,7 +216,8 @@ fn exchanges<'a>(s: &'a serde_json::Value, op: &str) -> Vec<&'a serde_json::Valu
 /// read from the profile's return drop.
 fn assert_rsp_scenarios_passed(code: i32, o: &serde_json::Value, out: &str, returns: &Path) {
     assert_eq!(code, 0, "{out}");
-    assert_eq!(o["verdict"], "conformant", "{out}");
+    // A filtered run: conformant on the tested scope.
+    assert_eq!(o["verdict"], "conformant_scoped", "{out}");
     assert_eq!(o["sut"]["embedded"], false);
     assert_eq!(ids_with(o, "passed"), RSP_SCENARIOS, "{}", o["counts"]);
     assert_eq!(
@@ -348,7 +349,8 @@ fn a_failing_payment_run_hook_errors_the_scenario_with_its_message() {
     let t0 = Instant::now();
     let (code, o, out) = run_pack(dir.path(), &p, "id:RSP-PAID-P05");
     assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
-    assert_eq!(code, 1, "{out}");
+    // The lab could not test: no verdict possible.
+    assert_eq!(code, 3, "{out}");
     assert_eq!(ids_with(&o, "errored"), ["RSP-PAID-P05"], "{out}");
     let reason = scenario(&o, "RSP-PAID-P05")["reason"].as_str().unwrap();
     assert!(reason.contains("payment-run hook"), "{reason}");
@@ -366,7 +368,8 @@ fn a_hanging_payment_run_hook_is_killed_at_its_time_limit() {
     let t0 = Instant::now();
     let (code, o, out) = run_pack(dir.path(), &p, "id:RSP-PAID-P05");
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-    assert_eq!(code, 1, "{out}");
+    // The lab could not test: no verdict possible.
+    assert_eq!(code, 3, "{out}");
     assert_eq!(ids_with(&o, "errored"), ["RSP-PAID-P05"], "{out}");
     let reason = scenario(&o, "RSP-PAID-P05")["reason"].as_str().unwrap();
     assert!(reason.contains("did not return within 300 ms"), "{reason}");
@@ -396,7 +399,8 @@ fn a_failed_payment_run_is_relayed_by_the_hook() {
         &command_hook(dir.path(), 10, Some(&requests)),
     );
     let (code, o, out) = run_pack(dir.path(), &p, "id:RSP-PAID-P05");
-    assert_eq!(code, 1, "{out}");
+    // The lab could not test: no verdict possible.
+    assert_eq!(code, 3, "{out}");
     assert_eq!(ids_with(&o, "errored"), ["RSP-PAID-P05"], "{out}");
     let reason = scenario(&o, "RSP-PAID-P05")["reason"].as_str().unwrap();
     assert!(reason.contains("payment-run hook"), "{reason}");
