@@ -77,6 +77,9 @@ pub struct Args {
     /// of SHA-256) into this folder.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
+    /// Empty a non-empty evidence folder before the run (without it such a folder is refused).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
@@ -142,6 +145,12 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .json
         .clone()
         .unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
+    // Folders created, locked and proved writable, evidence folder empty: before any scenario.
+    let _output = roclab::report::output::prepare(
+        &[&junit_path, &html_path, &json_path],
+        a.evidence.as_deref(),
+        a.force,
+    )?;
 
     let rt = super::runtime()?;
     let started = roclab::pack::template::now_rfc3339();

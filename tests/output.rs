@@ -1,0 +1,248 @@
+//! The run's output folders from the outside: a non-empty evidence folder is refused (or emptied
+//! with --force), evidence folder names stay distinct and inside the bundle whatever the
+//! scenario ids, an output folder that cannot be written or is locked by another run stops the
+//! run before its first scenario.
+
+mod common;
+
+use common::*;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+const ONE: &str = "IDB-OK-P01";
+
+/// The header printed once the run starts, and any scenario line.
+fn ran(stdout: &str) -> bool {
+    stdout.contains("— pack") || stdout.contains(ONE)
+}
+
+/// The manifest's files: every path once, every hash verified, nothing outside the bundle.
+fn verify(ev: &Path) -> Vec<String> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("manifest.json")).unwrap()).unwrap();
+    let mut paths = vec![];
+    for f in manifest["files"].as_array().unwrap() {
+        let p = f["path"].as_str().unwrap().to_string();
+        assert!(!p.split('/').any(|c| c == ".." || c == "."), "{p}");
+        let bytes = std::fs::read(ev.join(&p)).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            f["sha256"].as_str().unwrap(),
+            "{p}"
+        );
+        paths.push(p);
+    }
+    let unique: std::collections::BTreeSet<&String> = paths.iter().collect();
+    assert_eq!(unique.len(), paths.len(), "{paths:?}");
+    paths
+}
+
+#[test]
+fn a_non_empty_evidence_folder_is_refused_and_emptied_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = dir.path().join("evidence");
+    std::fs::create_dir_all(ev.join("exchanges/OLD-SCENARIO")).unwrap();
+    std::fs::write(
+        ev.join("exchanges/OLD-SCENARIO/01-a-b-IDB.request.http"),
+        "old",
+    )
+    .unwrap();
+    std::fs::write(ev.join("notes.txt"), "old").unwrap();
+    let out = dir.path().join("out");
+    let args = |force: bool| {
+        let mut a = vec![
+            "run",
+            "scenarios/roc-v1-amc",
+            "--filter",
+            ONE,
+            "--out",
+            out.to_str().unwrap(),
+            "--evidence",
+            ev.to_str().unwrap(),
+        ];
+        if force {
+            a.push("--force");
+        }
+        a
+    };
+    let (code, stdout, err) = run(&args(false));
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains(ev.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("not empty") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(!ran(&stdout), "{stdout}");
+    assert!(
+        ev.join("notes.txt").exists(),
+        "nothing removed without --force"
+    );
+    assert!(!out.join("roc-v1-amc/outcome.json").exists());
+
+    let (code, stdout, err) = run(&args(true));
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(!ev.join("notes.txt").exists());
+    assert!(!ev.join("exchanges/OLD-SCENARIO").exists());
+    let paths = verify(&ev);
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with(&format!("exchanges/{ONE}/"))),
+        "{paths:?}"
+    );
+    // Everything in the folder is in the manifest (or is the manifest); no lock left behind.
+    let mut on_disk = vec![];
+    let mut stack = vec![ev.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                on_disk.push(p.strip_prefix(&ev).unwrap().to_str().unwrap().to_string());
+            }
+        }
+    }
+    on_disk.retain(|p| p != "manifest.json");
+    on_disk.sort();
+    let mut listed = paths.clone();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+    assert!(!out.join("roc-v1-amc/.roclab.lock").exists());
+}
+
+#[test]
+fn scenario_ids_that_looked_alike_get_folders_of_their_own_inside_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pack");
+    copy_dir(&pack("roc-v1-amc"), &p);
+    // The same scenario three times under ids that used to share a folder or leave it.
+    let f = p.join("scenarios/01-idb.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let start = text.find(&format!("- id: {ONE}\n")).unwrap();
+    let end = start + 1 + text[start + 1..].find("\n- id: ").unwrap();
+    let one = &text[start..end];
+    let mut more = String::new();
+    for id in ["\"a b\"", "a_b", "\"..\""] {
+        more.push_str(&one.replace(&format!("- id: {ONE}"), &format!("- id: {id}")));
+        more.push('\n');
+    }
+    std::fs::write(&f, format!("{text}\n{more}")).unwrap();
+    let ev = dir.path().join("evidence");
+    let (code, stdout, err) = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--filter",
+        "id:a*|id:..",
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "--evidence",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let paths = verify(&ev);
+    let folders: std::collections::BTreeSet<&str> = paths
+        .iter()
+        .filter_map(|p| p.strip_prefix("exchanges/"))
+        .map(|p| p.split('/').next().unwrap())
+        .collect();
+    assert_eq!(folders.len(), 3, "{paths:?}");
+    // Nothing but the outcome and the exchanges at the bundle's root.
+    for e in std::fs::read_dir(&ev).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            ["exchanges", "outcome.json", "manifest.json"].contains(&name.as_str()),
+            "{name}"
+        );
+    }
+    // The manifest says which folder holds which scenario.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("manifest.json")).unwrap()).unwrap();
+    let index: Vec<(String, String)> = manifest["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["scenario"].as_str().unwrap().into(),
+                s["folder"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(index.len(), 3, "{index:?}");
+    for (id, folder) in &index {
+        assert!(ev.join(folder).is_dir(), "{id} -> {folder}");
+    }
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_stops_the_run_before_its_first_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the output folder should be (permission bits do not stop root).
+    let out = dir.path().join("out");
+    std::fs::write(&out, "not a folder").unwrap();
+    let (code, stdout, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        ONE,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{stdout}{err}");
+    assert!(err.contains(out.to_str().unwrap()), "{err}");
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!ran(&stdout), "{stdout}");
+
+    // The same for the folder of one report given apart, and for the evidence folder.
+    let ok = dir.path().join("ok");
+    for extra in [["--json", "out/x/outcome.json"], ["--evidence", "out/ev"]] {
+        let target = dir.path().join(extra[1]);
+        let (code, stdout, err) = run(&[
+            "run",
+            "scenarios/roc-v1-amc",
+            "--filter",
+            ONE,
+            "--out",
+            ok.to_str().unwrap(),
+            extra[0],
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 3, "{extra:?}: {stdout}{err}");
+        assert!(!ran(&stdout), "{stdout}");
+        assert!(!ok.join("roc-v1-amc/report.html").exists());
+    }
+}
+
+#[test]
+fn a_locked_output_folder_stops_a_second_run_at_once_and_a_stale_lock_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let lock = out.join("roc-v1-amc/.roclab.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    // A live process holds it: this test.
+    let me = std::process::id();
+    std::fs::write(&lock, format!("{me}\n")).unwrap();
+    let args = [
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        ONE,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (code, stdout, err) = run(&args);
+    assert_eq!(code, 3, "{stdout}{err}");
+    assert!(err.contains(lock.to_str().unwrap()), "{err}");
+    assert!(err.contains(&format!("pid {me}")), "{err}");
+    assert!(!ran(&stdout), "{stdout}");
+    assert!(lock.exists(), "the other run's lock is left alone");
+    assert!(!out.join("roc-v1-amc/outcome.json").exists());
+
+    // A lock whose process is gone (above the kernel's highest pid) is taken over and removed.
+    std::fs::write(&lock, "4194305\n").unwrap();
+    let (code, stdout, err) = run(&args);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(out.join("roc-v1-amc/outcome.json").exists());
+    assert!(!lock.exists());
+}
