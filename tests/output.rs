@@ -1,10 +1,11 @@
 //! The run's output folders from the outside: a non-empty evidence folder is refused (or emptied
 //! with --force), evidence folder names stay distinct and inside the bundle whatever the
 //! scenario ids, an output folder that cannot be written or is locked by another run stops the
-//! run before its first scenario.
+//! run before its first scenario. JUnit testcases carry what CI tools group and link by.
 
 mod common;
 
+use common::root as root_dir;
 use common::*;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -245,4 +246,76 @@ fn a_locked_output_folder_stops_a_second_run_at_once_and_a_stale_lock_does_not()
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(out.join("roc-v1-amc/outcome.json").exists());
     assert!(!lock.exists());
+}
+
+/// The attribute `name` of an element.
+fn attr<'a>(e: &'a roclab::xml::Element, name: &str) -> Option<&'a str> {
+    e.attrs
+        .iter()
+        .find(|a| a.local == name)
+        .map(|a| a.value.as_str())
+}
+
+#[test]
+fn junit_testcases_are_named_by_id_grouped_by_file_and_point_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let json = dir.path().join("outcome.json");
+    let (code, stdout, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "IDB-OK-P01|CLC-P04-ROUNDING",
+        "--set",
+        "sut.defects=float-rounding",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    let o = outcome(&json);
+    let root = roclab::xml::parse(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    let cases: Vec<&roclab::xml::Element> = root
+        .elements()
+        .flat_map(|suite| suite.elements())
+        .filter(|e| e.local == "testcase")
+        .collect();
+    assert_eq!(cases.len(), 2);
+    for (id, file, failed) in [
+        ("IDB-OK-P01", "01-idb", false),
+        ("CLC-P04-ROUNDING", "03-clc", true),
+    ] {
+        let tc = cases
+            .iter()
+            .find(|c| attr(c, "name") == Some(id))
+            .unwrap_or_else(|| panic!("no testcase named {id}"));
+        assert_eq!(attr(tc, "classname"), Some(&*format!("roc-v1-amc.{file}")));
+        let path = format!("scenarios/roc-v1-amc/scenarios/{file}.yaml");
+        assert_eq!(attr(tc, "file"), Some(path.as_str()));
+        let text = std::fs::read_to_string(root_dir().join(&path)).unwrap();
+        let line = text
+            .lines()
+            .position(|l| l == format!("- id: {id}"))
+            .unwrap()
+            + 1;
+        assert_eq!(attr(tc, "line"), Some(&*line.to_string()));
+        let title = o["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["title"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let props: Vec<(&str, &str)> = tc
+            .elements()
+            .filter(|e| e.local == "properties")
+            .flat_map(|p| p.elements())
+            .map(|p| (attr(p, "name").unwrap(), attr(p, "value").unwrap()))
+            .collect();
+        assert!(props.contains(&("title", title.as_str())), "{props:?}");
+        assert_eq!(tc.elements().any(|e| e.local == "failure"), failed, "{id}");
+    }
 }
