@@ -1,7 +1,8 @@
 //! The run's output folders from the outside: a non-empty evidence folder is refused (or emptied
 //! with --force), evidence folder names stay distinct and inside the bundle whatever the
 //! scenario ids, an output folder that cannot be written or is locked by another run stops the
-//! run before its first scenario. JUnit testcases carry what CI tools group and link by.
+//! run before its first scenario. JUnit testcases carry what CI tools group and link by. The
+//! console lists a failed scenario's findings, not only its first.
 
 mod common;
 
@@ -318,4 +319,86 @@ fn junit_testcases_are_named_by_id_grouped_by_file_and_point_at_their_line() {
         assert!(props.contains(&("title", title.as_str())), "{props:?}");
         assert_eq!(tc.elements().any(|e| e.local == "failure"), failed, "{id}");
     }
+}
+
+/// The console lines of a scenario: its own, then its indented findings.
+fn console_block<'a>(stdout: &'a str, id: &str) -> Vec<&'a str> {
+    let mut lines = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("FAIL  {id} ")));
+    let head = lines
+        .next()
+        .unwrap_or_else(|| panic!("no FAIL line for {id}:\n{stdout}"));
+    std::iter::once(head)
+        .chain(lines.take_while(|l| l.starts_with("  ")))
+        .collect()
+}
+
+#[test]
+fn the_console_lists_every_finding_of_a_failed_scenario_up_to_five() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two defects, two causes in one answer: the missing idFluxRequete and the rounding.
+    let (code, stdout, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "SIM-P04-ROUNDING",
+        "--set",
+        "sut.defects=float-rounding,no-idflux-echo",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    let block = console_block(&stdout, "SIM-P04-ROUNDING");
+    assert!(
+        block[1..]
+            .iter()
+            .any(|l| l.starts_with("  step 1 SIM [body] ") && l.contains("/idFluxRequete")),
+        "{stdout}"
+    );
+    assert!(
+        block[1..]
+            .iter()
+            .any(|l| l.starts_with("  step 1 SIM [body] ")
+                && l.ends_with("/montantAmc: expected 12.35, got 12.34")),
+        "{stdout}"
+    );
+
+    // Many findings: the first five, then how many more and where.
+    let json = dir.path().join("many.json");
+    let html = dir.path().join("many.html");
+    let (code, stdout, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "SIM-OK-P04-MULTI",
+        "--set",
+        "sut.defects=wrong-namespace",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    let total: usize = outcome(&json)["scenarios"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["findings"].as_array().unwrap().len())
+        .sum();
+    assert!(total > 5, "{total}");
+    let block = console_block(&stdout, "SIM-OK-P04-MULTI");
+    assert_eq!(block.len(), 1 + 5 + 1, "{stdout}");
+    assert!(
+        block[1..6]
+            .iter()
+            .all(|l| l.starts_with("  step 1 SIM [body] ")),
+        "{stdout}"
+    );
+    assert_eq!(
+        block[6],
+        format!("  … and {} more (see {})", total - 5, html.display())
+    );
 }

@@ -184,7 +184,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 _ => sut.base_url.clone(),
             }
         );
-        let listener = progress(&pack, selected.len());
+        let listener = progress(&pack, selected.len(), &html_path);
         let stop = Arc::new(AtomicBool::new(false));
         let signals = tokio::spawn(watch_signals(stop.clone()));
         let out = engine::run(
@@ -318,7 +318,13 @@ fn summary(o: &Outcome, files: &[&Path]) {
 
 type Progress = (engine::Listener, Option<indicatif::ProgressBar>);
 
-fn line(o: &ScenarioOutcome) -> String {
+/// Findings of a failed scenario shown on the console; the others are in the HTML report.
+const CONSOLE_FINDINGS: usize = 5;
+
+/// A scenario's console line; a failed or errored one is followed by its findings, one
+/// indented line each (`  step 2 CLC [body] text at …: expected 12.35, got 12.34`), the first
+/// [`CONSOLE_FINDINGS`], then how many more the report at `report` holds.
+fn line(o: &ScenarioOutcome, report: &Path) -> String {
     let tag = match o.status {
         Status::Passed => "PASS",
         Status::Failed => "FAIL",
@@ -326,16 +332,49 @@ fn line(o: &ScenarioOutcome) -> String {
         Status::Skipped => "SKIP",
         Status::NotRun => "NOT RUN",
     };
-    match &o.reason {
+    let findings: Vec<(&roclab::outcome::StepOutcome, &roclab::outcome::Finding)> = o
+        .steps
+        .iter()
+        .flat_map(|st| st.findings.iter().map(move |f| (st, f)))
+        .collect();
+    let listed = matches!(o.status, Status::Failed | Status::Errored) && !findings.is_empty();
+    let mut out = match &o.reason {
+        // A failed scenario's reason is its first finding, listed below.
+        Some(_) if o.status == Status::Failed && listed => {
+            format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms)
+        }
         Some(r) if o.status != Status::Passed => {
             format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms)
         }
         _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
+    };
+    if listed {
+        for (st, f) in findings.iter().take(CONSOLE_FINDINGS) {
+            let mut message = f.message.replace(['\r', '\n'], " ");
+            if message.chars().count() > 300 {
+                message = message.chars().take(300).collect::<String>() + "…";
+            }
+            out.push_str(&format!(
+                "\n  step {} {} [{}] {message}",
+                st.index + 1,
+                st.label,
+                f.check
+            ));
+        }
+        if findings.len() > CONSOLE_FINDINGS {
+            out.push_str(&format!(
+                "\n  … and {} more (see {})",
+                findings.len() - CONSOLE_FINDINGS,
+                report.display()
+            ));
+        }
     }
+    out
 }
 
 /// A progress bar on a terminal, plain lines otherwise.
-fn progress(_pack: &Pack, n: usize) -> Progress {
+fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
+    let report = report.to_path_buf();
     if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(n as u64);
         pb.set_style(
@@ -357,16 +396,16 @@ fn progress(_pack: &Pack, n: usize) -> Progress {
                 r.remove(&o.id);
                 bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
                 if o.status != Status::Passed {
-                    bar.println(line(o));
+                    bar.println(line(o, &report));
                 }
                 bar.inc(1);
             }
         });
         (l, Some(pb))
     } else {
-        let l: engine::Listener = Arc::new(|e: &Event| {
+        let l: engine::Listener = Arc::new(move |e: &Event| {
             if let Event::Finished(o) = e {
-                println!("{}", line(o));
+                println!("{}", line(o, &report));
             }
         });
         (l, None)
