@@ -110,7 +110,19 @@ fn a_non_empty_evidence_folder_is_refused_and_emptied_with_force() {
     let mut listed = paths.clone();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert!(!out.join("roc-v1-amc/.roclab.lock").exists());
+    assert_eq!(locks(&out.join("roc-v1-amc")), Vec::<String>::new());
+    assert_eq!(locks(&ev), Vec::<String>::new());
+}
+
+/// The lock files in a folder.
+fn locks(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".roclab.lock"))
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]
@@ -217,10 +229,10 @@ fn an_output_folder_that_cannot_be_written_stops_the_run_before_its_first_scenar
 }
 
 #[test]
-fn a_locked_output_folder_stops_a_second_run_at_once_and_a_stale_lock_does_not() {
+fn a_locked_report_stops_a_second_run_at_once_and_a_stale_lock_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let lock = out.join("roc-v1-amc/.roclab.lock");
+    let lock = out.join("roc-v1-amc/.report.html.roclab.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     // A live process holds it: this test.
     let me = std::process::id();
@@ -238,7 +250,11 @@ fn a_locked_output_folder_stops_a_second_run_at_once_and_a_stale_lock_does_not()
     assert!(err.contains(lock.to_str().unwrap()), "{err}");
     assert!(err.contains(&format!("pid {me}")), "{err}");
     assert!(!ran(&stdout), "{stdout}");
-    assert!(lock.exists(), "the other run's lock is left alone");
+    assert_eq!(
+        locks(&out.join("roc-v1-amc")),
+        [".report.html.roclab.lock"],
+        "the other run's lock is left alone, ours are released"
+    );
     assert!(!out.join("roc-v1-amc/outcome.json").exists());
 
     // A lock whose process is gone (above the kernel's highest pid) is taken over and removed.
@@ -246,7 +262,21 @@ fn a_locked_output_folder_stops_a_second_run_at_once_and_a_stale_lock_does_not()
     let (code, stdout, err) = run(&args);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(out.join("roc-v1-amc/outcome.json").exists());
-    assert!(!lock.exists());
+    assert_eq!(locks(&out.join("roc-v1-amc")), Vec::<String>::new());
+
+    // Another run writing other files into the same folder is not in the way.
+    std::fs::write(&lock, format!("{me}\n")).unwrap();
+    let (code, stdout, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        ONE,
+        "--out",
+        out.to_str().unwrap(),
+        "--html",
+        out.join("roc-v1-amc/other.html").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
 }
 
 /// The attribute `name` of an element.

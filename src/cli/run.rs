@@ -145,7 +145,8 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .json
         .clone()
         .unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
-    // Folders created, locked and proved writable, evidence folder empty: before any scenario.
+    // Folders created and proved writable, reports and evidence locked, evidence folder empty:
+    // all before the first scenario.
     let _output = roclab::report::output::prepare(
         &[&junit_path, &html_path, &json_path],
         a.evidence.as_deref(),

@@ -4,15 +4,17 @@
 //! stops before testing anything, rather than after.
 
 use crate::error::Error;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The name of the lock file in each output folder.
+/// The lock of an evidence folder, inside it; a report file's lock is `.<file name>` +
+/// [`LOCK_SUFFIX`] beside it.
 pub const LOCK_FILE: &str = ".roclab.lock";
+pub const LOCK_SUFFIX: &str = ".roclab.lock";
 
-/// The output folders of a run, locked; the locks are removed when this is dropped (at the
-/// end of the run, or on an error).
+/// The lock files of a run, removed when this is dropped (at the end of the run, or on an
+/// error).
 #[derive(Debug)]
 pub struct Locked {
     locks: Vec<PathBuf>,
@@ -41,12 +43,23 @@ fn folder_of(file: &Path) -> PathBuf {
     }
 }
 
+/// The lock of a report file: `.<file name>.roclab.lock` in its folder.
+pub fn report_lock(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    folder_of(file).join(format!(".{name}{LOCK_SUFFIX}"))
+}
+
 /// Make the output ready: `reports` are the report files (JUnit, JSON, HTML), `evidence` the
-/// evidence folder if any. Creates the folders, takes a lock in each (a second run writing
-/// into one of them fails at once), checks each accepts a new file, and refuses a non-empty
-/// evidence folder unless `force`, which empties it. Errors: a non-empty evidence folder is a
-/// usage error (exit 2); a folder that cannot be created or written, a report path that is a
-/// folder, or a lock held by a live run are environment errors (exit 3).
+/// evidence folder if any. Creates the folders and checks each accepts a new file; takes a
+/// lock on each report file and on the evidence folder, so that a second run writing one of
+/// them fails at once (two runs never mix their reports, while runs writing distinct files of
+/// one folder do not disturb each other); refuses a non-empty evidence folder unless `force`,
+/// which empties it. Errors: a non-empty evidence folder is a usage error (exit 2); a folder
+/// that cannot be created or written, a report path that is a folder, or a lock held by a live
+/// run are environment errors (exit 3).
 pub fn prepare(reports: &[&Path], evidence: Option<&Path>, force: bool) -> Result<Locked, Error> {
     for r in reports {
         if r.is_dir() {
@@ -60,9 +73,6 @@ pub fn prepare(reports: &[&Path], evidence: Option<&Path>, force: bool) -> Resul
     if let Some(e) = evidence {
         folders.insert(e.to_path_buf());
     }
-    let mut locked = Locked { locks: vec![] };
-    // The same folder named two ways (`reports/x` and `reports/./x`) is locked once.
-    let mut seen = BTreeSet::new();
     for f in &folders {
         std::fs::create_dir_all(f).map_err(|e| {
             Error::Environment(format!(
@@ -70,29 +80,47 @@ pub fn prepare(reports: &[&Path], evidence: Option<&Path>, force: bool) -> Resul
                 f.display()
             ))
         })?;
-        let canonical = f.canonicalize().unwrap_or_else(|_| f.clone());
-        if !seen.insert(canonical) {
-            continue;
-        }
-        let lock = lock(f)?;
-        locked.locks.push(lock);
         probe(f)?;
     }
+    // Locks in a fixed order (of two runs racing, one gets them all), each once even when
+    // named two ways (`reports/x` and `reports/./x`).
+    let canonical = |lock: &Path| {
+        let folder = folder_of(lock);
+        let folder = folder.canonicalize().unwrap_or(folder);
+        folder.join(lock.file_name().unwrap_or_default())
+    };
+    let mut wanted: BTreeMap<PathBuf, (PathBuf, String)> = BTreeMap::new();
+    for r in reports {
+        let l = report_lock(r);
+        wanted.insert(canonical(&l), (l, format!("the report {}", r.display())));
+    }
+    if let Some(e) = evidence {
+        let l = e.join(LOCK_FILE);
+        wanted.insert(
+            canonical(&l),
+            (l, format!("into the evidence folder {}", e.display())),
+        );
+    }
+    let mut locked = Locked { locks: vec![] };
+    for (lock_path, what) in wanted.values() {
+        lock(lock_path, what)?;
+        locked.locks.push(lock_path.clone());
+    }
     if let Some(dir) = evidence {
-        empty_evidence(dir, force)?;
+        empty_evidence(dir, force, &locked)?;
     }
     Ok(locked)
 }
 
-/// Create `folder/.roclab.lock` holding our pid; a lock left by a process that no longer
-/// exists is taken over.
-fn lock(folder: &Path) -> Result<PathBuf, Error> {
-    let path = folder.join(LOCK_FILE);
+/// Create the lock file `path` holding our pid; a lock left by a process that no longer exists
+/// is taken over. `what` says what it guards, for the message.
+fn lock(path: &Path, what: &str) -> Result<(), Error> {
+    let folder = folder_of(path);
     for _ in 0..2 {
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&path)
+            .open(path)
         {
             Ok(mut f) => {
                 writeln!(f, "{}", std::process::id()).map_err(|e| {
@@ -102,15 +130,15 @@ fn lock(folder: &Path) -> Result<PathBuf, Error> {
                         path.display()
                     ))
                 })?;
-                return Ok(path);
+                return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let text = std::fs::read_to_string(path).unwrap_or_default();
                 let pid = text.trim().parse::<u32>().ok();
                 match pid {
                     Some(pid) if !alive(pid) => {
                         // Stale: its run died without removing it.
-                        let _ = std::fs::remove_file(&path);
+                        let _ = std::fs::remove_file(path);
                         continue;
                     }
                     _ => {
@@ -118,10 +146,9 @@ fn lock(folder: &Path) -> Result<PathBuf, Error> {
                             .map(|p| format!("pid {p}"))
                             .unwrap_or_else(|| "pid unknown".into());
                         return Err(Error::Environment(format!(
-                            "another roclab run ({holder}) is writing into {}: lock file {} exists; \
-                             wait for that run to end or choose another output folder \
+                            "another roclab run ({holder}) is writing {what}: lock file {} \
+                             exists; wait for that run to end or choose another output \
                              (remove the lock file if no run is under way); nothing was run",
-                            folder.display(),
                             path.display()
                         )));
                     }
@@ -154,6 +181,13 @@ fn alive(pid: u32) -> bool {
     proc.join(pid.to_string()).exists()
 }
 
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Write and remove a file in `folder`.
 fn probe(folder: &Path) -> Result<(), Error> {
     let p = folder.join(format!(".roclab-probe-{}", std::process::id()));
@@ -168,13 +202,19 @@ fn probe(folder: &Path) -> Result<(), Error> {
 }
 
 /// Refuse a non-empty evidence folder (its old exchange folders would lie beside the new ones)
-/// unless `force`, which empties it. The lock file is not counted and not removed. `force`
-/// never empties the current folder or one above it.
-fn empty_evidence(dir: &Path, force: bool) -> Result<(), Error> {
+/// unless `force`, which empties it. The run's own locks are not counted and not removed.
+/// `force` never empties the current folder or one above it.
+fn empty_evidence(dir: &Path, force: bool, ours: &Locked) -> Result<(), Error> {
+    let ours: BTreeSet<std::ffi::OsString> = ours
+        .locks
+        .iter()
+        .filter(|l| same_folder(&folder_of(l), dir))
+        .filter_map(|l| l.file_name().map(|n| n.to_os_string()))
+        .collect();
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::Environment(format!("cannot read {}: {e}", dir.display())))?
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name() != LOCK_FILE)
+        .filter(|e| !ours.contains(&e.file_name()))
         .map(|e| e.path())
         .collect();
     if entries.is_empty() {
@@ -220,27 +260,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_prepare_of_the_same_folder_fails_until_the_first_is_dropped() {
+    fn a_second_prepare_of_the_same_report_fails_until_the_first_is_dropped() {
         let d = tempfile::tempdir().unwrap();
         let json = d.path().join("x/outcome.json");
         let first = prepare(&[&json], None, false).unwrap();
-        assert_eq!(first.locks(), [d.path().join("x").join(LOCK_FILE)]);
+        let lock = d.path().join("x/.outcome.json.roclab.lock");
+        assert_eq!(first.locks(), std::slice::from_ref(&lock));
         let err = prepare(&[&json], None, false).unwrap_err().to_string();
-        assert!(err.contains(LOCK_FILE), "{err}");
+        assert!(err.contains(lock.to_str().unwrap()), "{err}");
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
+        // Another file of the same folder is free.
+        let other = prepare(&[&d.path().join("x/other.json")], None, false).unwrap();
         drop(first);
-        assert!(!d.path().join("x").join(LOCK_FILE).exists());
+        assert!(!lock.exists());
         prepare(&[&json], None, false).unwrap();
+        drop(other);
     }
 
     #[test]
     fn a_stale_lock_is_taken_over() {
         let d = tempfile::tempdir().unwrap();
         // A pid above the kernel's maximum never exists.
-        std::fs::write(d.path().join(LOCK_FILE), "4194305\n").unwrap();
+        std::fs::write(d.path().join(".a.xml.roclab.lock"), "4194305\n").unwrap();
         let l = prepare(&[&d.path().join("a.xml")], None, false).unwrap();
         let text = std::fs::read_to_string(&l.locks()[0]).unwrap();
         assert_eq!(text.trim(), std::process::id().to_string());
