@@ -421,3 +421,28 @@ fn a_rejection_asked_of_an_amc_under_test_is_refused_with_its_position() {
     assert!(err.contains(&format!("{name}:{}:", at.1 + 4)), "{err}");
     assert!(err.contains("reject needs the mirror AMC's actor"), "{err}");
 }
+
+/// `roclab defects`: one row per defect, every column starting where its header does.
+#[test]
+fn defects_are_listed_in_aligned_columns() {
+    let (code, out, err) = run(&["defects"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<char> = lines.next().unwrap().chars().collect();
+    let col = |name: &str| {
+        let h: String = header.iter().collect();
+        h[..h.find(name).unwrap()].chars().count()
+    };
+    let (sut, rule, description) = (col("sut"), col("rule"), col("description"));
+    let all: Vec<_> = roclab::defects::all().collect();
+    assert_eq!(lines.clone().count(), all.len(), "{out}");
+    for (line, d) in lines.zip(all) {
+        let chars: Vec<char> = line.chars().collect();
+        let at = |i: usize| chars[i..].iter().collect::<String>();
+        assert!(line.starts_with(&format!("{} ", d.name)), "{line}");
+        assert!(at(sut).starts_with(&format!("{} ", d.sut)), "{line}");
+        assert!(at(rule).starts_with(d.rule), "{line}");
+        assert_eq!(at(description), d.description, "{line}");
+        assert_eq!(chars[description - 1], ' ', "{line}");
+    }
+}

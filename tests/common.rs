@@ -18,9 +18,30 @@ pub fn roclab() -> assert_cmd::Command {
     c
 }
 
-/// Run and return (exit code, stdout, stderr).
+/// A fresh folder of its own for a `run` of this test binary: runs at once must not share an
+/// output folder (the second would find it locked).
+pub fn own_out() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let exe = std::env::current_exe().unwrap();
+    let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("out")
+        .join(stem)
+        .join(n.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Run and return (exit code, stdout, stderr). A `run` without `--out` writes its default
+/// reports into a folder of its own.
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let out: Output = roclab().args(args).output().expect("roclab runs");
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if args.first().is_some_and(|a| a == "run") && !args.iter().any(|a| a == "--out") {
+        args.push("--out".into());
+        args.push(own_out().to_str().unwrap().into());
+    }
+    let out: Output = roclab().args(&args).output().expect("roclab runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

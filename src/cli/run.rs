@@ -77,6 +77,9 @@ pub struct Args {
     /// of SHA-256) into this folder.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
+    /// Empty a non-empty evidence folder before the run (without it such a folder is refused).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
@@ -142,6 +145,13 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .json
         .clone()
         .unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
+    // Folders created and proved writable, reports and evidence locked, evidence folder empty:
+    // all before the first scenario.
+    let _output = roclab::report::output::prepare(
+        &[&junit_path, &html_path, &json_path],
+        a.evidence.as_deref(),
+        a.force,
+    )?;
 
     let rt = super::runtime()?;
     let started = roclab::pack::template::now_rfc3339();
@@ -175,7 +185,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 _ => sut.base_url.clone(),
             }
         );
-        let listener = progress(&pack, selected.len());
+        let listener = progress(&pack, selected.len(), &html_path);
         let stop = Arc::new(AtomicBool::new(false));
         let signals = tokio::spawn(watch_signals(stop.clone()));
         let out = engine::run(
@@ -346,7 +356,13 @@ pub fn verdict_line(o: &Outcome) -> String {
 
 type Progress = (engine::Listener, Option<indicatif::ProgressBar>);
 
-fn line(o: &ScenarioOutcome) -> String {
+/// Findings of a failed scenario shown on the console; the others are in the HTML report.
+const CONSOLE_FINDINGS: usize = 5;
+
+/// A scenario's console line; a failed or errored one is followed by its findings, one
+/// indented line each (`  step 2 CLC [body] text at …: expected 12.35, got 12.34`), the first
+/// [`CONSOLE_FINDINGS`], then how many more the report at `report` holds.
+fn line(o: &ScenarioOutcome, report: &Path) -> String {
     let tag = match o.status {
         Status::Passed => "PASS",
         Status::Failed => "FAIL",
@@ -354,16 +370,49 @@ fn line(o: &ScenarioOutcome) -> String {
         Status::Skipped => "SKIP",
         Status::NotRun => "NOT RUN",
     };
-    match &o.reason {
+    let findings: Vec<(&roclab::outcome::StepOutcome, &roclab::outcome::Finding)> = o
+        .steps
+        .iter()
+        .flat_map(|st| st.findings.iter().map(move |f| (st, f)))
+        .collect();
+    let listed = matches!(o.status, Status::Failed | Status::Errored) && !findings.is_empty();
+    let mut out = match &o.reason {
+        // A failed scenario's reason is its first finding, listed below.
+        Some(_) if o.status == Status::Failed && listed => {
+            format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms)
+        }
         Some(r) if o.status != Status::Passed => {
             format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms)
         }
         _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
+    };
+    if listed {
+        for (st, f) in findings.iter().take(CONSOLE_FINDINGS) {
+            let mut message = f.message.replace(['\r', '\n'], " ");
+            if message.chars().count() > 300 {
+                message = message.chars().take(300).collect::<String>() + "…";
+            }
+            out.push_str(&format!(
+                "\n  step {} {} [{}] {message}",
+                st.index + 1,
+                st.label,
+                f.check
+            ));
+        }
+        if findings.len() > CONSOLE_FINDINGS {
+            out.push_str(&format!(
+                "\n  … and {} more (see {})",
+                findings.len() - CONSOLE_FINDINGS,
+                report.display()
+            ));
+        }
     }
+    out
 }
 
 /// A progress bar on a terminal, plain lines otherwise.
-fn progress(_pack: &Pack, n: usize) -> Progress {
+fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
+    let report = report.to_path_buf();
     if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(n as u64);
         pb.set_style(
@@ -385,16 +434,16 @@ fn progress(_pack: &Pack, n: usize) -> Progress {
                 r.remove(&o.id);
                 bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
                 if o.status != Status::Passed {
-                    bar.println(line(o));
+                    bar.println(line(o, &report));
                 }
                 bar.inc(1);
             }
         });
         (l, Some(pb))
     } else {
-        let l: engine::Listener = Arc::new(|e: &Event| {
+        let l: engine::Listener = Arc::new(move |e: &Event| {
             if let Event::Finished(o) = e {
-                println!("{}", line(o));
+                println!("{}", line(o, &report));
             }
         });
         (l, None)

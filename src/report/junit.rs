@@ -1,10 +1,13 @@
-//! JUnit XML (quick-junit): one testcase per scenario, requirement ids as properties, the first
+//! JUnit XML (quick-junit): one testcase per scenario, named by its id, its class
+//! `<pack id>.<scenario file stem>`, with `file` and `line` attributes (GitLab, Jenkins and
+//! others link and group by them); requirement ids as properties, the first
 //! finding as the failure message, every finding and diff in the body; the scenario's flow
 //! (one line per exchange: SOAP calls, payment runs, return files) in its system-out.
 
 use crate::outcome::{Outcome, ReqStatus, ScenarioOutcome, Status};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
+use std::path::Path;
 use std::time::Duration;
 
 fn details(s: &ScenarioOutcome) -> String {
@@ -76,6 +79,20 @@ fn flow(s: &ScenarioOutcome) -> String {
     out
 }
 
+/// The file and line of a scenario's `file:line:column` (or bare `file`) source.
+fn source_file_line(source: &str) -> (&str, Option<u64>) {
+    let mut parts = source.rsplitn(3, ':');
+    let (col, line, file) = (parts.next(), parts.next(), parts.next());
+    match (
+        file,
+        line.and_then(|l| l.parse().ok()),
+        col.and_then(|c| c.parse::<u64>().ok()),
+    ) {
+        (Some(f), Some(l), Some(_)) => (f, Some(l)),
+        _ => (source, None),
+    }
+}
+
 pub fn render(o: &Outcome) -> String {
     let mut report = Report::new(format!("roclab {}", o.pack.id));
     let mut suite = TestSuite::new(o.pack.id.clone());
@@ -144,8 +161,25 @@ pub fn render(o: &Outcome) -> String {
                 st
             }
         };
-        let mut tc = TestCase::new(format!("{} — {}", s.id, s.title), status);
-        tc.set_classname(o.pack.id.clone());
+        // The id names the test (a new title keeps the CI's history); the file groups them.
+        let (file, line) = source_file_line(&s.source);
+        let stem = Path::new(file)
+            .file_stem()
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut tc = TestCase::new(s.id.clone(), status);
+        tc.set_classname(if stem.is_empty() {
+            o.pack.id.clone()
+        } else {
+            format!("{}.{stem}", o.pack.id)
+        });
+        if !file.is_empty() {
+            tc.extra.insert("file".into(), file.into());
+        }
+        if let Some(line) = line {
+            tc.extra.insert("line".into(), line.to_string().into());
+        }
+        tc.add_property(Property::new("title", s.title.clone()));
         tc.set_time(Duration::from_secs_f64(s.duration_ms / 1000.0));
         for r in &s.verifies {
             tc.add_property(Property::new("requirement", r.clone()));
@@ -170,4 +204,21 @@ pub fn render(o: &Outcome) -> String {
     }
     report.add_test_suite(suite);
     report.to_string().expect("junit serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_file_line;
+
+    #[test]
+    fn file_and_line_of_a_source() {
+        assert_eq!(
+            source_file_line("scenarios/p/scenarios/02-sim.yaml:47:3"),
+            ("scenarios/p/scenarios/02-sim.yaml", Some(47))
+        );
+        assert_eq!(source_file_line("a:b/c.yaml:4:1"), ("a:b/c.yaml", Some(4)));
+        assert_eq!(source_file_line("c.yaml"), ("c.yaml", None));
+        assert_eq!(source_file_line("c:d.yaml:x:1"), ("c:d.yaml:x:1", None));
+        assert_eq!(source_file_line(""), ("", None));
+    }
 }
