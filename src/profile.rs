@@ -300,24 +300,48 @@ impl Profile {
         }
     }
 
-    /// Resolve a path the profile names against the profile's folder.
+    /// Resolve a path the profile names against the profile's folder, without `..` after a
+    /// folder name (`profiles/../pki` is `pki`), so messages show the path a person would type.
     pub fn path_of(&self, p: &Path) -> PathBuf {
-        self.source
-            .as_ref()
-            .and_then(|s| s.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-            .join(p)
+        normalize(
+            &self
+                .source
+                .as_ref()
+                .and_then(|s| s.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join(p),
+        )
     }
 
     /// Resolve a TLS file name against `tls.dir` and the profile's folder.
     pub fn tls_path(&self, p: &Path) -> PathBuf {
-        let base = self.path_of(Path::new(""));
-        let dir = match &self.tls.dir {
-            Some(d) => base.join(d),
-            None => base,
-        };
-        dir.join(p)
+        self.path_of(&self.tls.dir.clone().unwrap_or_default().join(p))
+    }
+}
+
+/// `p` with `.` dropped and each `..` removing the folder name before it (lexically: the
+/// profile's folder is taken as written). An empty result is `.`.
+pub fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = vec![];
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -385,6 +409,25 @@ fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_resolved_against_the_profile_without_dot_dot() {
+        let mut p: Profile = serde_saphyr::from_str("sut: {kind: amc, embedded: true}\n").unwrap();
+        p.source = Some(PathBuf::from("profiles/amc.yaml"));
+        assert_eq!(p.path_of(Path::new("../pki")), PathBuf::from("pki"));
+        p.tls.dir = Some(PathBuf::from("../pki"));
+        assert_eq!(p.tls_path(Path::new("ca.pem")), PathBuf::from("pki/ca.pem"));
+        p.tls.dir = Some(PathBuf::from("/etc/lab/./pki"));
+        assert_eq!(
+            p.tls_path(Path::new("ca.pem")),
+            PathBuf::from("/etc/lab/pki/ca.pem")
+        );
+        p.source = Some(PathBuf::from("amc.yaml"));
+        p.tls.dir = Some(PathBuf::from("../../pki"));
+        assert_eq!(p.tls_path(Path::new("")), PathBuf::from("../../pki"));
+        p.tls.dir = None;
+        assert_eq!(p.tls_path(Path::new("")), PathBuf::from("."));
+    }
 
     #[test]
     fn set_overrides_and_lists() {

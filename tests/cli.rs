@@ -418,3 +418,94 @@ fn a_rejection_asked_of_an_amc_under_test_is_refused_with_its_position() {
     assert!(err.contains(&format!("{name}:{}:", at.1 + 4)), "{err}");
     assert!(err.contains("reject needs the mirror AMC's actor"), "{err}");
 }
+
+/// Run in another folder and return (exit code, stdout, stderr).
+fn run_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = roclab().current_dir(cwd).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One PKI folder for everything: `pki init` with no folder writes `pki/`, which is where the
+/// example profile (`tls.dir: ../pki`, relative to `profiles/`) looks. A missing file is named
+/// as a person would type it, with the command that creates it.
+#[test]
+fn a_missing_lab_pki_names_the_command_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("profiles")).unwrap();
+    std::fs::copy(
+        root().join("profiles/amc-example.yaml"),
+        project.join("profiles/amc-example.yaml"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("sut.base_url=https://127.0.0.1:{port}/roc");
+    let pack = pack("roc-v1-amc");
+    let args = [
+        "run",
+        pack.to_str().unwrap(),
+        "--profile",
+        "profiles/amc-example.yaml",
+        "--set",
+        &url,
+    ];
+    let (code, out, err) = run_in(project, &args);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("tls.ca pki/ca.pem: ")
+            && err.contains("— create the lab PKI with: roclab pki init pki/"),
+        "{err}"
+    );
+    // The same through an absolute profile path: no `profiles/../` either.
+    let abs = project.join("profiles/amc-example.yaml");
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        abs.to_str().unwrap(),
+        "--set",
+        &url,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let want = project.join("pki");
+    assert!(
+        err.contains(&format!("tls.ca {}: ", want.join("ca.pem").display()))
+            && err.contains(&format!("roclab pki init {}/", want.display()))
+            && !err.contains("/../"),
+        "{err}"
+    );
+    // Doing what the message says makes the PKI found: the run goes on to the SUT (absent).
+    let (code, out, err) = run_in(project, &["pki", "init"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(project.join("pki/ca.pem").is_file(), "{out}");
+    let (code, out, err) = run_in(project, &args);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// A GAP profile whose PKI folder is missing: the same hint, from the PKI loader.
+#[test]
+fn a_missing_gap_lab_pki_names_the_command_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nopki");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-gap",
+        "--set",
+        &format!("tls.dir={}", missing.display()),
+    ]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("{}: ", missing.join("ca.pem").display()))
+            && err.contains(&format!("roclab pki init {}/", missing.display())),
+        "{err}"
+    );
+}

@@ -368,6 +368,12 @@ fn read(p: &Path, what: &str) -> Result<String, Error> {
     std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{what} {}: {e}", p.display())))
 }
 
+/// A TLS file the profile names; a missing one comes with the command that creates the lab PKI.
+fn read_tls(p: &Path, what: &str) -> Result<String, Error> {
+    std::fs::read_to_string(p)
+        .map_err(|e| Error::Usage(format!("{what} {}", roclab::pki::read_error(p, &e))))
+}
+
 fn client(ca: &str, id: Option<&Identity>) -> Result<ClientTls, Error> {
     let config = tls::client_config(ca, id).map_err(|e| Error::Usage(e.to_string()))?;
     let subject = id.and_then(|i| tls::subject_of_pem(&i.cert_pem));
@@ -446,10 +452,10 @@ async fn setup(
                 Error::Usage(format!("the profile needs tls.{field} to call a real SUT"))
             })
         };
-        let ca = read(&need(&t.ca, "ca")?, "tls.ca")?;
+        let ca = read_tls(&need(&t.ca, "ca")?, "tls.ca")?;
         let lab = Identity {
-            cert_pem: read(&need(&t.cert, "cert")?, "tls.cert")?,
-            key_pem: read(&need(&t.key, "key")?, "tls.key")?,
+            cert_pem: read_tls(&need(&t.cert, "cert")?, "tls.cert")?,
+            key_pem: read_tls(&need(&t.key, "key")?, "tls.key")?,
         };
         clients.insert("lab", client(&ca, Some(&lab))?);
         clients.insert("none", client(&ca, None)?);
@@ -459,8 +465,8 @@ async fn setup(
         ] {
             if let (Some(c), Some(k)) = (c, k) {
                 let id = Identity {
-                    cert_pem: read(&profile.tls_path(c), "certificate")?,
-                    key_pem: read(&profile.tls_path(k), "key")?,
+                    cert_pem: read_tls(&profile.tls_path(c), "certificate")?,
+                    key_pem: read_tls(&profile.tls_path(k), "key")?,
                 };
                 clients.insert(name, client(&ca, Some(&id))?);
             }
@@ -583,10 +589,10 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         Scratch(std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id())));
     // The lab's PKI: the profile's folder (a real GAP trusts its CA), or a fresh one.
     let (pki, pki_dir) = match &profile.tls.dir {
-        Some(d) => {
+        Some(_) => {
             let dir = profile.tls_path(Path::new(""));
             let pki = roclab::pki::load(&dir)
-                .map_err(|e| Error::Usage(format!("tls.dir {}: {e}", d.display())))?;
+                .map_err(|e| Error::Usage(format!("tls.dir {}: {e}", dir.display())))?;
             (pki, dir)
         }
         None => {
