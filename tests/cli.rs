@@ -238,6 +238,9 @@ fn usage_errors_exit_2() {
         2
     );
     assert_eq!(run(&["no-such-command"]).0, 2);
+    let (code, _, err) = run(&["run", "scenarios/roc-v1-amc", "--jobs", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--jobs"), "{err}");
 }
 
 /// A real-endpoint profile (`profiles/amc-example.yaml` with `--set`) against `roclab serve amc`
@@ -508,4 +511,60 @@ fn a_missing_gap_lab_pki_names_the_command_that_creates_it() {
             && err.contains(&format!("roclab pki init {}/", missing.display())),
         "{err}"
     );
+}
+
+/// A value given on the command line is blamed on the `--set` that gave it, not on the file.
+#[test]
+fn a_value_given_by_set_is_blamed_on_the_set() {
+    let (code, _, err) = run(&["run", "scenarios/roc-v1-amc", "--set", "sut.defects=typo"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--set sut.defects=typo: unknown defect `typo`"),
+        "{err}"
+    );
+    assert!(!err.contains("reference-amc.yaml"), "{err}");
+    // The same mistake in the file is blamed on the file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("amc.yaml");
+    std::fs::write(&p, "sut: {kind: amc, embedded: true, defects: [typo]}\n").unwrap();
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}: unknown defect `typo`", p.display())),
+        "{err}"
+    );
+}
+
+/// `verifies: [A, B` without its `]`: the parser stops on the next key, but the error is put on
+/// the line where the `[` was left open.
+#[test]
+fn a_missing_closing_bracket_is_reported_on_its_own_line() {
+    let mut at = (std::path::PathBuf::new(), 0, 0);
+    let (code, err) = broken(|p| {
+        let f = first_scenario_file(p);
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("verifies: [") && l.ends_with(']'))
+            .unwrap();
+        lines[i].pop();
+        at = (f.clone(), i + 1, lines[i].find('[').unwrap() + 1);
+        std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    });
+    assert_eq!(code, 2, "{err}");
+    let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "{name}:{}:{}: flow sequence `[` opened here is not closed",
+            at.1, at.2
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("stopped at {}:", at.1 + 1)), "{err}");
 }

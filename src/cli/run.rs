@@ -52,8 +52,8 @@ pub struct Args {
     /// Select scenarios: tag:NAME, req:ID, id:GLOB or a bare id glob; `&` and, `|` or, `!` not.
     #[arg(long)]
     filter: Option<String>,
-    /// Scenarios run at once.
-    #[arg(long, default_value_t = 4)]
+    /// Scenarios run at once (1 or more).
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     jobs: usize,
     /// JUnit XML output [default: OUT/<pack id>/junit.xml].
     #[arg(long)]
@@ -77,6 +77,14 @@ pub struct Args {
     /// of SHA-256) into this folder.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
+}
+
+/// A count of 1 or more (`--jobs 0` would run nothing and wait forever).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of 1 or more")),
+    }
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
