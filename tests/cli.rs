@@ -568,3 +568,57 @@ fn a_missing_closing_bracket_is_reported_on_its_own_line() {
     );
     assert!(err.contains(&format!("stopped at {}:", at.1 + 1)), "{err}");
 }
+
+/// `report merge` with no output option writes the default set, as `run` does, and says where.
+#[test]
+fn report_merge_without_outputs_writes_the_default_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for k in 1..=2 {
+        let (code, _, err) = run(&[
+            "run",
+            "scenarios/roc-v1-amc",
+            "--filter",
+            "id:IDB-*",
+            "--partition",
+            &format!("{k}/2"),
+            "--out",
+            &p("shares"),
+            "--json",
+            &p(&format!("s{k}.json")),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = run(&[
+        "report",
+        "merge",
+        &p("s1.json"),
+        &p("s2.json"),
+        "--out",
+        &p("merged"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let d = dir.path().join("merged/roc-v1-amc");
+    for f in ["junit.xml", "outcome.json", "report.html"] {
+        assert!(d.join(f).is_file(), "{f} not written: {out}");
+        assert!(out.contains(&d.join(f).display().to_string()), "{out}");
+    }
+    let passed = |f: &Path| outcome(f)["counts"]["passed"].as_u64().unwrap();
+    let shares = passed(&dir.path().join("s1.json")) + passed(&dir.path().join("s2.json"));
+    assert!(shares > 1);
+    assert_eq!(passed(&d.join("outcome.json")), shares);
+    // With an output named, only that one.
+    let (code, _, err) = run(&[
+        "report",
+        "merge",
+        &p("s1.json"),
+        &p("s2.json"),
+        "--json",
+        &p("only.json"),
+        "--out",
+        &p("none"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("only.json").is_file());
+    assert!(!dir.path().join("none").exists());
+}

@@ -59,7 +59,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ReportCmd {
-    /// Merge the outcomes of the shares of a partitioned run into one report.
+    /// Merge the outcomes of the shares of a partitioned run into one report; without --junit,
+    /// --json or --html, writes reports/<pack id>/junit.xml, outcome.json and report.html.
     Merge(report::MergeArgs),
 }
 
