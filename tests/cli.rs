@@ -622,3 +622,31 @@ fn report_merge_without_outputs_writes_the_default_set() {
     assert!(dir.path().join("only.json").is_file());
     assert!(!dir.path().join("none").exists());
 }
+
+/// Console messages count in English: "1 scenario", and name SUTs with their article.
+#[test]
+fn console_messages_count_and_name_suts_in_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-P01",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(1 scenario) against"), "{out}");
+    assert!(out.contains("\n1 scenario: 1 passed"), "{out}");
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-gap",
+        "--profile",
+        "profiles/reference-amc.yaml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("tests a GAP but the profile describes an AMC"),
+        "{err}"
+    );
+}

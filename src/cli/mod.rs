@@ -118,6 +118,24 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     }
 }
 
+/// `n` and the noun, plural unless `n` is 1: "1 scenario", "3 scenarios".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The kind of SUT with its article, for messages: "an AMC", "a GAP".
+pub fn sut_noun(kind: &str) -> String {
+    match kind {
+        "amc" => "an AMC".into(),
+        "gap" => "a GAP".into(),
+        other => format!("a SUT of kind `{other}`"),
+    }
+}
+
 /// A multi-threaded runtime for commands that do network work.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()

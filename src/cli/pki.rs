@@ -29,8 +29,8 @@ pub fn init(a: Args) -> Result<i32, Error> {
         println!("{}", p.display());
     }
     println!(
-        "test PKI written: {} files in {}",
-        written.len(),
+        "test PKI written: {} in {}",
+        super::count(written.len(), "file"),
         a.dir.display()
     );
     Ok(0)

@@ -68,9 +68,9 @@ pub fn merge(a: MergeArgs) -> Result<i32, Error> {
     }
     let c = &merged.counts;
     println!(
-        "merged {} outcomes: {} scenarios: {} passed, {} failed, {} errored, {} skipped — {}",
-        a.outcomes.len(),
-        c.total,
+        "merged {}: {}: {} passed, {} failed, {} errored, {} skipped — {}",
+        super::count(a.outcomes.len(), "outcome"),
+        super::count(c.total, "scenario"),
         c.passed,
         c.failed,
         c.errored,

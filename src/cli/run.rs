@@ -108,8 +108,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
     let pack = Arc::new(loaded.pack);
     if pack.sut != profile.sut.kind {
         return Err(Error::Usage(format!(
-            "pack {} tests a SUT of kind `{}` but the profile describes a `{}`",
-            pack.id, pack.sut, profile.sut.kind
+            "pack {} tests {} but the profile describes {} (sut.kind: {})",
+            pack.id,
+            super::sut_noun(&pack.sut),
+            super::sut_noun(&profile.sut.kind),
+            profile.sut.kind
         )));
     }
     let filter = a
@@ -169,11 +172,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         });
         let jobs = if sequential { 1 } else { a.jobs };
         println!(
-            "roclab {} — pack {} {} ({} scenarios) against {}",
+            "roclab {} — pack {} {} ({}) against {}",
             env!("CARGO_PKG_VERSION"),
             pack.id,
             pack.version,
-            selected.len(),
+            super::count(selected.len(), "scenario"),
             match (sut.kind.as_str(), sut.embedded) {
                 ("amc", true) =>
                     format!("the embedded reference AMC{}", defects_label(&sut.defects)),
@@ -292,8 +295,8 @@ fn write_reports(o: &Outcome, junit: &Path, json: &Path) -> Result<(), Error> {
 fn summary(o: &Outcome, files: &[&Path]) {
     let c = &o.counts;
     println!(
-        "{} scenarios: {} passed, {} failed, {} errored, {} skipped{} — {}",
-        c.total,
+        "{}: {} passed, {} failed, {} errored, {} skipped{} — {}",
+        super::count(c.total, "scenario"),
         c.passed,
         c.failed,
         c.errored,
