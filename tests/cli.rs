@@ -650,3 +650,21 @@ fn console_messages_count_and_name_suts_in_english() {
         "{err}"
     );
 }
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("roclab") && out.contains("run"),
+            "{shell}: {out}"
+        );
+        assert!(
+            out.contains("--filter") || out.contains("filter"),
+            "{shell}"
+        );
+    }
+    let (code, _, _) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}

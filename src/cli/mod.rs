@@ -55,6 +55,12 @@ enum Command {
         #[command(subcommand)]
         cmd: GapCmd,
     },
+    /// Print a completion script for a shell, e.g. `roclab completions bash >
+    /// ~/.local/share/bash-completion/completions/roclab`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +121,11 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Gap {
             cmd: GapCmd::Act(a),
         } => gap::act(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "roclab", &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }
 
