@@ -156,9 +156,8 @@ fn unclosed_flow(text: &str, line: usize, col: usize) -> Option<(char, usize, us
             }
             j += 1;
             if let Some(q) = quote {
-                if q == '"' && c == '\\' {
-                    j += 1;
-                } else if c == q && q == '\'' && next == Some('\'') {
+                // An escape (`\x` in double quotes, `''` in single quotes) skips a character.
+                if (q == '"' && c == '\\') || (c == q && q == '\'' && next == Some('\'')) {
                     j += 1;
                 } else if c == q {
                     quote = None;

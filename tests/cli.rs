@@ -668,3 +668,171 @@ fn completions_are_printed_for_a_shell() {
     let (code, _, _) = run(&["completions", "tcsh"]);
     assert_eq!(code, 2);
 }
+
+/// `run --list` prints what a filter selects (id, source, title) and runs nothing.
+#[test]
+fn run_list_prints_the_selection_without_running_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("reports");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-*",
+        "--list",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() > 1, "{out}");
+    for l in &lines {
+        assert!(l.starts_with("IDB-OK-"), "{out}");
+        assert!(
+            l.contains("scenarios/roc-v1-amc/scenarios/01-idb.yaml:"),
+            "{out}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("IDB-OK-P01 ") && l.contains("Nominal IDB")),
+        "{out}"
+    );
+    assert!(!out_dir.exists(), "nothing run, no report");
+}
+
+/// `--fail-fast`: after the first failure no scenario starts; the others are not run, with the
+/// reason, and the run is not marked interrupted.
+#[test]
+fn fail_fast_stops_after_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--jobs",
+        "1",
+        "--fail-fast",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let o = outcome(&json);
+    assert_eq!(ids_with(&o, "failed"), ["IDB-OK-P02-LAST-DAY"]);
+    assert_eq!(o["interrupted"], false);
+    assert_eq!(o["verdict"], "not_conformant");
+    let not_run: Vec<&serde_json::Value> = o["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "not_run")
+        .collect();
+    assert!(!not_run.is_empty(), "{}", o["counts"]);
+    for s in &not_run {
+        assert_eq!(
+            s["reason"], "not run: --fail-fast after IDB-OK-P02-LAST-DAY failed",
+            "{s}"
+        );
+    }
+    assert!(err.contains("not a complete run"), "{err}");
+    // Without it, every selected scenario runs.
+    let (code, _, _) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(outcome(&json)["counts"]["not_run"], 0);
+}
+
+/// `-q`: the summary line only; `-v`: also each finding under its scenario.
+#[test]
+fn quiet_and_verbose_set_what_the_console_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let (code, out, err) = run(&[&base[..], &["-q"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("1 failed") && out.contains("NON CONFORME"),
+        "{out}"
+    );
+    let (code, plain, _) = run(&base);
+    assert_eq!(code, 1);
+    assert!(plain.contains("PASS  IDB-OK-P01 ") && plain.contains("FAIL  IDB-OK-P02-LAST-DAY"));
+    assert!(!plain.contains("      step "), "{plain}");
+    let (code, out, _) = run(&[&base[..], &["--verbose"]].concat());
+    assert_eq!(code, 1);
+    let fail = out
+        .lines()
+        .position(|l| l.starts_with("FAIL  IDB-OK-P02-LAST-DAY"))
+        .unwrap();
+    let next = out.lines().nth(fail + 1).unwrap();
+    assert!(
+        next.starts_with("      step ") && next.contains("statut"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[&base[..], &["-q", "-v"]].concat());
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `--color`: escape codes around the tags with `always` (even beside NO_COLOR), none with
+/// `never` or, off a terminal, with `auto`.
+#[test]
+fn color_colours_the_tags_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |when: &str| {
+        vec![
+            "run".to_string(),
+            "scenarios/roc-v1-amc".into(),
+            "--filter".into(),
+            "id:IDB-OK-P01".into(),
+            "--out".into(),
+            dir.path().to_str().unwrap().into(),
+            "--color".into(),
+            when.into(),
+        ]
+    };
+    let out = roclab()
+        .args(args("always"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\x1b[32mPASS \x1b[0m IDB-OK-P01"), "{text:?}");
+    for when in ["never", "auto"] {
+        let out = roclab()
+            .args(args(when))
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("PASS  IDB-OK-P01") && !text.contains('\x1b'),
+            "{when}: {text:?}"
+        );
+    }
+}

@@ -77,6 +77,31 @@ pub struct Args {
     /// of SHA-256) into this folder.
     #[arg(long, value_name = "DIR")]
     evidence: Option<PathBuf>,
+    /// Print the scenarios --filter (and --partition) select, with their title and source,
+    /// and exit without running them.
+    #[arg(long)]
+    list: bool,
+    /// Start no scenario after the first one that fails or errs; the others are reported as not
+    /// run. A fail-fast run is not a complete run: its report covers part of the pack.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print only the summary line and errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print a line for each passed scenario, and each finding under its scenario.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Colour the PASS / FAIL / ERROR tags: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 /// A count of 1 or more (`--jobs 0` would run nothing and wait forever).
@@ -141,6 +166,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         Some((k, n)) => roclab::pack::select::partition(&selected, k, n),
         None => selected,
     };
+    if a.list {
+        list(&pack, &selected);
+        return Ok(0);
+    }
+    let console = Console::new(&a);
     let junit_path = a
         .junit
         .clone()
@@ -155,6 +185,8 @@ pub fn run(a: Args) -> Result<i32, Error> {
         .unwrap_or_else(|| a.out.join(&pack.id).join("outcome.json"));
 
     let rt = super::runtime()?;
+    // The scenario that stopped a --fail-fast run, and its status.
+    let tripped: Tripped = Arc::new(Mutex::new(None));
     let started = roclab::pack::template::now_rfc3339();
     let t0 = Instant::now();
     let (scenarios, sut, interrupted) = rt.block_on(async {
@@ -171,23 +203,32 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 || g.listen.values().any(|a| !a.ends_with(":0"))
         });
         let jobs = if sequential { 1 } else { a.jobs };
-        println!(
-            "roclab {} — pack {} {} ({}) against {}",
-            env!("CARGO_PKG_VERSION"),
-            pack.id,
-            pack.version,
-            super::count(selected.len(), "scenario"),
-            match (sut.kind.as_str(), sut.embedded) {
-                ("amc", true) =>
-                    format!("the embedded reference AMC{}", defects_label(&sut.defects)),
-                ("gap", true) =>
-                    format!("the embedded reference GAP{}", defects_label(&sut.defects)),
-                ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
-                _ => sut.base_url.clone(),
-            }
-        );
-        let listener = progress(&pack, selected.len());
+        if !console.quiet {
+            println!(
+                "roclab {} — pack {} {} ({}) against {}",
+                env!("CARGO_PKG_VERSION"),
+                pack.id,
+                pack.version,
+                super::count(selected.len(), "scenario"),
+                match (sut.kind.as_str(), sut.embedded) {
+                    ("amc", true) =>
+                        format!("the embedded reference AMC{}", defects_label(&sut.defects)),
+                    ("gap", true) =>
+                        format!("the embedded reference GAP{}", defects_label(&sut.defects)),
+                    ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
+                    _ => sut.base_url.clone(),
+                }
+            );
+        }
+        let listener = progress(&pack, selected.len(), console);
         let stop = Arc::new(AtomicBool::new(false));
+        let listener = match a.fail_fast {
+            true => (
+                fail_fast(listener.0, stop.clone(), tripped.clone()),
+                listener.1,
+            ),
+            false => listener,
+        };
         let signals = tokio::spawn(watch_signals(stop.clone()));
         let out = engine::run(
             pack.clone(),
@@ -202,8 +243,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         if let Some(pb) = listener.1 {
             pb.finish_and_clear();
         }
-        Ok::<_, Error>((out, sut, stop.load(Ordering::SeqCst)))
+        // A fail-fast stop is not an interruption.
+        let interrupted = stop.load(Ordering::SeqCst) && tripped_by(&tripped).is_none();
+        Ok::<_, Error>((out, sut, interrupted))
     })?;
+    let scenarios = fail_fast_reasons(scenarios, tripped_by(&tripped));
     let info = PackInfo {
         id: pack.id.clone(),
         title: pack.title.clone(),
@@ -251,7 +295,15 @@ pub fn run(a: Args) -> Result<i32, Error> {
         written.push(manifest);
     }
     let files: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
-    summary(&outcome, &files);
+    if let Some((id, status)) = tripped_by(&tripped)
+        && outcome.counts.not_run > 0
+    {
+        eprintln!(
+            "roclab: --fail-fast: no scenario started after {id} {status}; {} not run — not a complete run",
+            outcome.counts.not_run
+        );
+    }
+    summary(&outcome, &files, console.quiet);
     Ok(if outcome.conformant() { 0 } else { 1 })
 }
 
@@ -292,7 +344,7 @@ fn write_reports(o: &Outcome, junit: &Path, json: &Path) -> Result<(), Error> {
     w(json, roclab::report::json::render(o))
 }
 
-fn summary(o: &Outcome, files: &[&Path]) {
+fn summary(o: &Outcome, files: &[&Path], quiet: bool) {
     let c = &o.counts;
     println!(
         "{}: {} passed, {} failed, {} errored, {} skipped{} — {}",
@@ -314,30 +366,169 @@ fn summary(o: &Outcome, files: &[&Path]) {
             "NON CONFORME (not conformant)"
         }
     );
+    if quiet {
+        return;
+    }
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     println!("reports: {}", names.join(", "));
 }
 
 type Progress = (engine::Listener, Option<indicatif::ProgressBar>);
 
-fn line(o: &ScenarioOutcome) -> String {
-    let tag = match o.status {
-        Status::Passed => "PASS",
-        Status::Failed => "FAIL",
-        Status::Errored => "ERROR",
-        Status::Skipped => "SKIP",
-        Status::NotRun => "NOT RUN",
+fn line(o: &ScenarioOutcome, c: Console) -> String {
+    let (tag, colour) = match o.status {
+        Status::Passed => ("PASS", "32"),
+        Status::Failed => ("FAIL", "31"),
+        Status::Errored => ("ERROR", "1;31"),
+        Status::Skipped => ("SKIP", "33"),
+        Status::NotRun => ("NOT RUN", "2"),
     };
-    match &o.reason {
+    let tag = if c.color {
+        format!("\x1b[{colour}m{tag:<5}\x1b[0m")
+    } else {
+        format!("{tag:<5}")
+    };
+    let mut s = match &o.reason {
         Some(r) if o.status != Status::Passed => {
-            format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms)
+            format!("{tag} {} ({:.0} ms): {r}", o.id, o.duration_ms)
         }
-        _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
+        _ => format!("{tag} {} ({:.0} ms)", o.id, o.duration_ms),
+    };
+    if c.verbose {
+        for f in o
+            .steps
+            .iter()
+            .flat_map(|st| st.findings.iter().map(move |f| (st, f)))
+        {
+            s.push_str(&finding_line(f.0, f.1));
+        }
+    }
+    s
+}
+
+/// `--verbose`: one indented line per finding, under its scenario's line.
+fn finding_line(st: &roclab::outcome::StepOutcome, f: &roclab::outcome::Finding) -> String {
+    let short = |v: &str| {
+        let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        match v.char_indices().nth(80) {
+            Some((i, _)) => format!("{}…", &v[..i]),
+            None => v,
+        }
+    };
+    let mut s = format!(
+        "\n      step {} ({}) {}: {}",
+        st.index + 1,
+        st.label,
+        f.check,
+        f.message
+    );
+    // What the message does not say already.
+    if let Some(l) = f
+        .location
+        .as_ref()
+        .filter(|l| !f.message.contains(l.as_str()))
+    {
+        s.push_str(&format!(" at {l}"));
+    }
+    if f.message.contains("expected") || f.message.contains("got ") {
+        return s;
+    }
+    match (&f.expected, &f.actual) {
+        (Some(e), Some(a)) => s.push_str(&format!(" (expected {}, got {})", short(e), short(a))),
+        (Some(e), None) => s.push_str(&format!(" (expected {})", short(e))),
+        (None, Some(a)) => s.push_str(&format!(" (got {})", short(a))),
+        (None, None) => {}
+    }
+    s
+}
+
+/// What the console shows of a run (`--quiet`, `--verbose`, `--color`).
+#[derive(Clone, Copy)]
+struct Console {
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+}
+
+impl Console {
+    fn new(a: &Args) -> Console {
+        // Scenario lines go to stderr under a progress bar (a terminal), else to stdout.
+        let terminal = std::io::stderr().is_terminal() || std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Console {
+            quiet: a.quiet,
+            verbose: a.verbose,
+            color: match a.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                ColorWhen::Auto => terminal && !no_color,
+            },
+        }
     }
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
-fn progress(_pack: &Pack, n: usize) -> Progress {
+/// `--list`: the selected scenarios, one a line: id, source, title.
+fn list(pack: &Pack, selected: &[usize]) {
+    let rows: Vec<(&str, String, &str)> = selected
+        .iter()
+        .map(|&i| {
+            let s = &pack.scenarios[i];
+            (s.id.as_str(), s.at.to_string(), s.title.as_str())
+        })
+        .collect();
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let ws = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (id, source, title) in rows {
+        println!("{id:<w$}  {source:<ws$}  {title}");
+    }
+}
+
+/// The scenario that stopped a `--fail-fast` run and how it ended (`failed` or `errored`).
+type Tripped = Arc<Mutex<Option<(String, &'static str)>>>;
+
+fn tripped_by(t: &Tripped) -> Option<(String, &'static str)> {
+    t.lock().expect("lock").clone()
+}
+
+/// `--fail-fast`: the first failed or errored scenario sets `stop`, so that no other starts.
+fn fail_fast(inner: engine::Listener, stop: Arc<AtomicBool>, tripped: Tripped) -> engine::Listener {
+    Arc::new(move |e: &Event| {
+        if let Event::Finished(o) = e {
+            let how = match o.status {
+                Status::Failed => Some("failed"),
+                Status::Errored => Some("errored"),
+                _ => None,
+            };
+            if let Some(how) = how {
+                let mut t = tripped.lock().expect("lock");
+                if t.is_none() {
+                    *t = Some((o.id.clone(), how));
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        inner(e)
+    })
+}
+
+/// Scenarios a `--fail-fast` stop kept from starting say so.
+fn fail_fast_reasons(
+    mut scenarios: Vec<ScenarioOutcome>,
+    tripped: Option<(String, &'static str)>,
+) -> Vec<ScenarioOutcome> {
+    if let Some((id, how)) = tripped {
+        for s in scenarios.iter_mut().filter(|s| s.status == Status::NotRun) {
+            s.reason = Some(format!("not run: --fail-fast after {id} {how}"));
+        }
+    }
+    scenarios
+}
+
+/// A progress bar on a terminal, plain lines otherwise; nothing with `--quiet`.
+fn progress(_pack: &Pack, n: usize, c: Console) -> Progress {
+    if c.quiet {
+        return (Arc::new(|_: &Event| {}), None);
+    }
     if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(n as u64);
         pb.set_style(
@@ -358,17 +549,17 @@ fn progress(_pack: &Pack, n: usize) -> Progress {
                 let mut r = running.lock().expect("lock");
                 r.remove(&o.id);
                 bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
-                if o.status != Status::Passed {
-                    bar.println(line(o));
+                if o.status != Status::Passed || c.verbose {
+                    bar.println(line(o, c));
                 }
                 bar.inc(1);
             }
         });
         (l, Some(pb))
     } else {
-        let l: engine::Listener = Arc::new(|e: &Event| {
+        let l: engine::Listener = Arc::new(move |e: &Event| {
             if let Event::Finished(o) = e {
-                println!("{}", line(o));
+                println!("{}", line(o, c));
             }
         });
         (l, None)
