@@ -203,22 +203,23 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 || g.listen.values().any(|a| !a.ends_with(":0"))
         });
         let jobs = if sequential { 1 } else { a.jobs };
+        let header = format!(
+            "roclab {} — pack {} {} ({}) against {}",
+            env!("CARGO_PKG_VERSION"),
+            pack.id,
+            pack.version,
+            super::count(selected.len(), "scenario"),
+            match (sut.kind.as_str(), sut.embedded) {
+                ("amc", true) =>
+                    format!("the embedded reference AMC{}", defects_label(&sut.defects)),
+                ("gap", true) =>
+                    format!("the embedded reference GAP{}", defects_label(&sut.defects)),
+                ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
+                _ => sut.base_url.clone(),
+            }
+        );
         if !console.quiet {
-            println!(
-                "roclab {} — pack {} {} ({}) against {}",
-                env!("CARGO_PKG_VERSION"),
-                pack.id,
-                pack.version,
-                super::count(selected.len(), "scenario"),
-                match (sut.kind.as_str(), sut.embedded) {
-                    ("amc", true) =>
-                        format!("the embedded reference AMC{}", defects_label(&sut.defects)),
-                    ("gap", true) =>
-                        format!("the embedded reference GAP{}", defects_label(&sut.defects)),
-                    ("gap", false) => format!("a GAP through the {} driver", sut.base_url),
-                    _ => sut.base_url.clone(),
-                }
-            );
+            println!("{header}");
         }
         let listener = progress(&pack, selected.len(), console);
         let stop = Arc::new(AtomicBool::new(false));
