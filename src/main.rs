@@ -14,8 +14,8 @@ fn main() {
                 eprintln!("error: {d}");
             }
             eprintln!(
-                "roclab: {} error(s) in the input; nothing was run",
-                diags.len()
+                "roclab: {} in the input; nothing was run",
+                cli::count(diags.len(), "error")
             );
             2
         }

@@ -411,11 +411,31 @@ fn write_file(path: &Path, content: &str, private: bool) -> std::io::Result<()> 
     file.sync_all()
 }
 
-/// Read back a PKI written by [`write()`]. Errors name the file that cannot be read.
+/// What to do about a missing file of the lab PKI in `dir`: the command that writes one there.
+pub fn init_hint(dir: &Path) -> String {
+    let d = dir.display().to_string();
+    let d = if d.is_empty() { ".".to_string() } else { d };
+    let slash = if d.ends_with('/') { "" } else { "/" };
+    format!("create the lab PKI with: roclab pki init {d}{slash}")
+}
+
+/// The message for a PKI file `path` that cannot be read: the path and the error, and for a
+/// missing file the command that creates the PKI in its folder.
+pub fn read_error(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        format!("{}: {e} — {}", path.display(), init_hint(dir))
+    } else {
+        format!("{}: {e}", path.display())
+    }
+}
+
+/// Read back a PKI written by [`write()`]. Errors name the file that cannot be read (and, when
+/// it is missing, the command that creates it).
 pub fn load(dir: &Path) -> Result<Pki, String> {
     let read = |name: &str| {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+        std::fs::read_to_string(&p).map_err(|e| read_error(&p, &e))
     };
     let id = |cert: &str, key: &str| -> Result<Identity, String> {
         Ok(Identity {

@@ -1,7 +1,7 @@
 //! SUT profiles: what is tested, where, with which TLS material, timeouts and capabilities.
 //! Any field can be overridden on the command line with `--set path.to.field=value`.
 
-use crate::error::{Diagnostic, Error, Location, yaml_diagnostic};
+use crate::error::{Diagnostic, Error, Location, yaml_diagnostic_in};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -216,7 +216,7 @@ impl Profile {
     pub fn parse(text: &str, path: &Path, sets: &[String]) -> Result<Profile, Error> {
         // Typed first, so errors in the file come with their line and column.
         let mut profile: Profile = serde_saphyr::from_str(text)
-            .map_err(|e| Error::Input(vec![yaml_diagnostic(path, &e)]))?;
+            .map_err(|e| Error::Input(vec![yaml_diagnostic_in(path, text, &e)]))?;
         if !sets.is_empty() {
             let mut v = serde_json::to_value(&profile).expect("profile serialises");
             for s in sets {
@@ -226,16 +226,18 @@ impl Profile {
                 .map_err(|e| Error::Usage(format!("--set {}: {e}", sets.join(" --set "))))?;
         }
         profile.source = Some(path.to_path_buf());
-        profile.validate(path)?;
+        profile.validate(path, sets)?;
         Ok(profile)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), Error> {
-        let at = Location::new(path, 0, 0);
+    /// Check the values; each problem is blamed on the `--set` that gave the field, or else on
+    /// the profile file.
+    fn validate(&self, path: &Path, sets: &[String]) -> Result<(), Error> {
+        let at = |field: &str| origin(path, sets, field);
         let mut d = vec![];
         if !matches!(self.sut.kind.as_str(), "amc" | "gap") {
             d.push(Diagnostic {
-                at: at.clone(),
+                at: at("sut.kind"),
                 message: format!("sut.kind `{}` must be amc or gap", self.sut.kind),
             });
         }
@@ -245,21 +247,21 @@ impl Profile {
             && self.sut.services.is_empty()
         {
             d.push(Diagnostic {
-                at: at.clone(),
+                at: at("sut.base_url"),
                 message: "sut.base_url (or sut.services) is required unless sut.embedded is true"
                     .into(),
             });
         }
         if !self.sut.embedded && !self.sut.defects.is_empty() {
             d.push(Diagnostic {
-                at: at.clone(),
+                at: at("sut.defects"),
                 message: "sut.defects applies only to an embedded SUT".into(),
             });
         }
         for name in &self.sut.defects {
             if crate::defects::find(&self.sut.kind, name).is_none() {
                 d.push(Diagnostic {
-                    at: at.clone(),
+                    at: at("sut.defects"),
                     message: format!("unknown defect `{name}` (see `roclab defects`)"),
                 });
             }
@@ -276,20 +278,20 @@ impl Profile {
             };
             if let Some(p) = problem {
                 d.push(Diagnostic {
-                    at: at.clone(),
+                    at: at("driver"),
                     message: p.into(),
                 });
             }
             if dr.kind != "builtin" && !self.sut.defects.is_empty() {
                 d.push(Diagnostic {
-                    at: at.clone(),
+                    at: at("sut.defects"),
                     message: "sut.defects applies only to the builtin driver".into(),
                 });
             }
         }
         if self.timeouts.request_ms == 0 || self.timeouts.connect_ms == 0 {
             d.push(Diagnostic {
-                at,
+                at: at("timeouts"),
                 message: "timeouts must be greater than 0".into(),
             });
         }
@@ -300,24 +302,62 @@ impl Profile {
         }
     }
 
-    /// Resolve a path the profile names against the profile's folder.
+    /// Resolve a path the profile names against the profile's folder, without `..` after a
+    /// folder name (`profiles/../pki` is `pki`), so messages show the path a person would type.
     pub fn path_of(&self, p: &Path) -> PathBuf {
-        self.source
-            .as_ref()
-            .and_then(|s| s.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-            .join(p)
+        normalize(
+            &self
+                .source
+                .as_ref()
+                .and_then(|s| s.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join(p),
+        )
     }
 
     /// Resolve a TLS file name against `tls.dir` and the profile's folder.
     pub fn tls_path(&self, p: &Path) -> PathBuf {
-        let base = self.path_of(Path::new(""));
-        let dir = match &self.tls.dir {
-            Some(d) => base.join(d),
-            None => base,
-        };
-        dir.join(p)
+        self.path_of(&self.tls.dir.clone().unwrap_or_default().join(p))
+    }
+}
+
+/// Where the value of `field` came from: the last `--set` of that field or of a field inside
+/// it (shown as `--set path=value`), or else the profile file.
+fn origin(path: &Path, sets: &[String], field: &str) -> Location {
+    let gives = |s: &&String| {
+        s.split_once('=').is_some_and(|(k, _)| {
+            k == field || k.starts_with(&format!("{field}.")) || field.starts_with(&format!("{k}."))
+        })
+    };
+    match sets.iter().rev().find(gives) {
+        Some(s) => Location::new(Path::new(&format!("--set {s}")), 0, 0),
+        None => Location::new(path, 0, 0),
+    }
+}
+
+/// `p` with `.` dropped and each `..` removing the folder name before it (lexically: the
+/// profile's folder is taken as written). An empty result is `.`.
+pub fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = vec![];
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -385,6 +425,25 @@ fn apply_set(root: &mut serde_json::Value, set: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_resolved_against_the_profile_without_dot_dot() {
+        let mut p: Profile = serde_saphyr::from_str("sut: {kind: amc, embedded: true}\n").unwrap();
+        p.source = Some(PathBuf::from("profiles/amc.yaml"));
+        assert_eq!(p.path_of(Path::new("../pki")), PathBuf::from("pki"));
+        p.tls.dir = Some(PathBuf::from("../pki"));
+        assert_eq!(p.tls_path(Path::new("ca.pem")), PathBuf::from("pki/ca.pem"));
+        p.tls.dir = Some(PathBuf::from("/etc/lab/./pki"));
+        assert_eq!(
+            p.tls_path(Path::new("ca.pem")),
+            PathBuf::from("/etc/lab/pki/ca.pem")
+        );
+        p.source = Some(PathBuf::from("amc.yaml"));
+        p.tls.dir = Some(PathBuf::from("../../pki"));
+        assert_eq!(p.tls_path(Path::new("")), PathBuf::from("../../pki"));
+        p.tls.dir = None;
+        assert_eq!(p.tls_path(Path::new("")), PathBuf::from("."));
+    }
 
     #[test]
     fn set_overrides_and_lists() {

@@ -238,6 +238,9 @@ fn usage_errors_exit_2() {
         2
     );
     assert_eq!(run(&["no-such-command"]).0, 2);
+    let (code, _, err) = run(&["run", "scenarios/roc-v1-amc", "--jobs", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--jobs"), "{err}");
 }
 
 /// A real-endpoint profile (`profiles/amc-example.yaml` with `--set`) against `roclab serve amc`
@@ -444,5 +447,420 @@ fn defects_are_listed_in_aligned_columns() {
         assert!(at(rule).starts_with(d.rule), "{line}");
         assert_eq!(at(description), d.description, "{line}");
         assert_eq!(chars[description - 1], ' ', "{line}");
+    }
+}
+
+/// Run in another folder and return (exit code, stdout, stderr).
+fn run_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = roclab().current_dir(cwd).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One PKI folder for everything: `pki init` with no folder writes `pki/`, which is where the
+/// example profile (`tls.dir: ../pki`, relative to `profiles/`) looks. A missing file is named
+/// as a person would type it, with the command that creates it.
+#[test]
+fn a_missing_lab_pki_names_the_command_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("profiles")).unwrap();
+    std::fs::copy(
+        root().join("profiles/amc-example.yaml"),
+        project.join("profiles/amc-example.yaml"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("sut.base_url=https://127.0.0.1:{port}/roc");
+    let pack = pack("roc-v1-amc");
+    let args = [
+        "run",
+        pack.to_str().unwrap(),
+        "--profile",
+        "profiles/amc-example.yaml",
+        "--set",
+        &url,
+    ];
+    let (code, out, err) = run_in(project, &args);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("tls.ca pki/ca.pem: ")
+            && err.contains("— create the lab PKI with: roclab pki init pki/"),
+        "{err}"
+    );
+    // The same through an absolute profile path: no `profiles/../` either.
+    let abs = project.join("profiles/amc-example.yaml");
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        abs.to_str().unwrap(),
+        "--set",
+        &url,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let want = project.join("pki");
+    assert!(
+        err.contains(&format!("tls.ca {}: ", want.join("ca.pem").display()))
+            && err.contains(&format!("roclab pki init {}/", want.display()))
+            && !err.contains("/../"),
+        "{err}"
+    );
+    // Doing what the message says makes the PKI found: the run goes on to the SUT (absent).
+    let (code, out, err) = run_in(project, &["pki", "init"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(project.join("pki/ca.pem").is_file(), "{out}");
+    let (code, out, err) = run_in(project, &args);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// A GAP profile whose PKI folder is missing: the same hint, from the PKI loader.
+#[test]
+fn a_missing_gap_lab_pki_names_the_command_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nopki");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-gap",
+        "--set",
+        &format!("tls.dir={}", missing.display()),
+    ]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("{}: ", missing.join("ca.pem").display()))
+            && err.contains(&format!("roclab pki init {}/", missing.display())),
+        "{err}"
+    );
+}
+
+/// A value given on the command line is blamed on the `--set` that gave it, not on the file.
+#[test]
+fn a_value_given_by_set_is_blamed_on_the_set() {
+    let (code, _, err) = run(&["run", "scenarios/roc-v1-amc", "--set", "sut.defects=typo"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--set sut.defects=typo: unknown defect `typo`"),
+        "{err}"
+    );
+    assert!(!err.contains("reference-amc.yaml"), "{err}");
+    // The same mistake in the file is blamed on the file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("amc.yaml");
+    std::fs::write(&p, "sut: {kind: amc, embedded: true, defects: [typo]}\n").unwrap();
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--profile",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}: unknown defect `typo`", p.display())),
+        "{err}"
+    );
+}
+
+/// `verifies: [A, B` without its `]`: the parser stops on the next key, but the error is put on
+/// the line where the `[` was left open.
+#[test]
+fn a_missing_closing_bracket_is_reported_on_its_own_line() {
+    let mut at = (std::path::PathBuf::new(), 0, 0);
+    let (code, err) = broken(|p| {
+        let f = first_scenario_file(p);
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("verifies: [") && l.ends_with(']'))
+            .unwrap();
+        lines[i].pop();
+        at = (f.clone(), i + 1, lines[i].find('[').unwrap() + 1);
+        std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    });
+    assert_eq!(code, 2, "{err}");
+    let name = at.0.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "{name}:{}:{}: flow sequence `[` opened here is not closed",
+            at.1, at.2
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("stopped at {}:", at.1 + 1)), "{err}");
+}
+
+/// `report merge` with no output option writes the default set, as `run` does, and says where.
+#[test]
+fn report_merge_without_outputs_writes_the_default_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    for k in 1..=2 {
+        let (code, _, err) = run(&[
+            "run",
+            "scenarios/roc-v1-amc",
+            "--filter",
+            "id:IDB-*",
+            "--partition",
+            &format!("{k}/2"),
+            "--out",
+            &p("shares"),
+            "--json",
+            &p(&format!("s{k}.json")),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = run(&[
+        "report",
+        "merge",
+        &p("s1.json"),
+        &p("s2.json"),
+        "--out",
+        &p("merged"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let d = dir.path().join("merged/roc-v1-amc");
+    for f in ["junit.xml", "outcome.json", "report.html"] {
+        assert!(d.join(f).is_file(), "{f} not written: {out}");
+        assert!(out.contains(&d.join(f).display().to_string()), "{out}");
+    }
+    let passed = |f: &Path| outcome(f)["counts"]["passed"].as_u64().unwrap();
+    let shares = passed(&dir.path().join("s1.json")) + passed(&dir.path().join("s2.json"));
+    assert!(shares > 1);
+    assert_eq!(passed(&d.join("outcome.json")), shares);
+    // With an output named, only that one.
+    let (code, _, err) = run(&[
+        "report",
+        "merge",
+        &p("s1.json"),
+        &p("s2.json"),
+        "--json",
+        &p("only.json"),
+        "--out",
+        &p("none"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(dir.path().join("only.json").is_file());
+    assert!(!dir.path().join("none").exists());
+}
+
+/// Console messages count in English: "1 scenario", and name SUTs with their article.
+#[test]
+fn console_messages_count_and_name_suts_in_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-P01",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(1 scenario) against"), "{out}");
+    assert!(out.contains("\n1 scenario: 1 passed"), "{out}");
+    let (code, _, err) = run(&[
+        "run",
+        "scenarios/roc-v1-gap",
+        "--profile",
+        "profiles/reference-amc.yaml",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("tests a GAP but the profile describes an AMC"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("roclab") && out.contains("run"),
+            "{shell}: {out}"
+        );
+        assert!(
+            out.contains("--filter") || out.contains("filter"),
+            "{shell}"
+        );
+    }
+    let (code, _, _) = run(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+}
+
+/// `run --list` prints what a filter selects (id, source, title) and runs nothing.
+#[test]
+fn run_list_prints_the_selection_without_running_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("reports");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-*",
+        "--list",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() > 1, "{out}");
+    for l in &lines {
+        assert!(l.starts_with("IDB-OK-"), "{out}");
+        assert!(
+            l.contains("scenarios/roc-v1-amc/scenarios/01-idb.yaml:"),
+            "{out}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("IDB-OK-P01 ") && l.contains("Nominal IDB")),
+        "{out}"
+    );
+    assert!(!out_dir.exists(), "nothing run, no report");
+}
+
+/// `--fail-fast`: after the first failure no scenario starts; the others are not run, with the
+/// reason, and the run is not marked interrupted.
+#[test]
+fn fail_fast_stops_after_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--jobs",
+        "1",
+        "--fail-fast",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let o = outcome(&json);
+    assert_eq!(ids_with(&o, "failed"), ["IDB-OK-P02-LAST-DAY"]);
+    assert_eq!(o["interrupted"], false);
+    assert_eq!(o["verdict"], "not_conformant");
+    let not_run: Vec<&serde_json::Value> = o["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "not_run")
+        .collect();
+    assert!(!not_run.is_empty(), "{}", o["counts"]);
+    for s in &not_run {
+        assert_eq!(
+            s["reason"], "not run: --fail-fast after IDB-OK-P02-LAST-DAY failed",
+            "{s}"
+        );
+    }
+    assert!(err.contains("not a complete run"), "{err}");
+    // Without it, every selected scenario runs.
+    let (code, _, _) = run(&[
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(outcome(&json)["counts"]["not_run"], 0);
+}
+
+/// `-q`: the summary line only; `-v`: also each finding under its scenario.
+#[test]
+fn quiet_and_verbose_set_what_the_console_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "run",
+        "scenarios/roc-v1-amc",
+        "--filter",
+        "id:IDB-OK-*",
+        "--set",
+        "sut.defects=rights-end-exclusive",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let (code, out, err) = run(&[&base[..], &["-q"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("1 failed") && out.contains("NON CONFORME"),
+        "{out}"
+    );
+    let (code, plain, _) = run(&base);
+    assert_eq!(code, 1);
+    assert!(plain.contains("PASS  IDB-OK-P01 ") && plain.contains("FAIL  IDB-OK-P02-LAST-DAY"));
+    assert!(!plain.contains("      step "), "{plain}");
+    let (code, out, _) = run(&[&base[..], &["--verbose"]].concat());
+    assert_eq!(code, 1);
+    let fail = out
+        .lines()
+        .position(|l| l.starts_with("FAIL  IDB-OK-P02-LAST-DAY"))
+        .unwrap();
+    let next = out.lines().nth(fail + 1).unwrap();
+    assert!(
+        next.starts_with("      step ") && next.contains("statut"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[&base[..], &["-q", "-v"]].concat());
+    assert_eq!(code, 2, "{err}");
+}
+
+/// `--color`: escape codes around the tags with `always` (even beside NO_COLOR), none with
+/// `never` or, off a terminal, with `auto`.
+#[test]
+fn color_colours_the_tags_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |when: &str| {
+        vec![
+            "run".to_string(),
+            "scenarios/roc-v1-amc".into(),
+            "--filter".into(),
+            "id:IDB-OK-P01".into(),
+            "--out".into(),
+            dir.path().to_str().unwrap().into(),
+            "--color".into(),
+            when.into(),
+        ]
+    };
+    let out = roclab()
+        .args(args("always"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\x1b[32mPASS \x1b[0m IDB-OK-P01"), "{text:?}");
+    for when in ["never", "auto"] {
+        let out = roclab()
+            .args(args(when))
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("PASS  IDB-OK-P01") && !text.contains('\x1b'),
+            "{when}: {text:?}"
+        );
     }
 }

@@ -55,11 +55,18 @@ enum Command {
         #[command(subcommand)]
         cmd: GapCmd,
     },
+    /// Print a completion script for a shell, e.g. `roclab completions bash >
+    /// ~/.local/share/bash-completion/completions/roclab`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
 enum ReportCmd {
-    /// Merge the outcomes of the shares of a partitioned run into one report.
+    /// Merge the outcomes of the shares of a partitioned run into one report; without --junit,
+    /// --json or --html, writes reports/<pack id>/junit.xml, outcome.json and report.html.
     Merge(report::MergeArgs),
 }
 
@@ -114,6 +121,29 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Gap {
             cmd: GapCmd::Act(a),
         } => gap::act(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "roclab", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+/// `n` and the noun, plural unless `n` is 1: "1 scenario", "3 scenarios".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The kind of SUT with its article, for messages: "an AMC", "a GAP".
+pub fn sut_noun(kind: &str) -> String {
+    match kind {
+        "amc" => "an AMC".into(),
+        "gap" => "a GAP".into(),
+        other => format!("a SUT of kind `{other}`"),
     }
 }
 

@@ -12,17 +12,17 @@ pub fn check(dir: &Path) -> Result<i32, Error> {
         eprintln!("warning: {w}");
     }
     println!(
-        "{} {} ({}): {} scenarios, {} steps, {} requirements{}",
+        "{} {} ({}): {}, {}, {}{}",
         p.id,
         p.version,
         p.title,
-        p.scenarios.len(),
-        steps,
-        p.requirements.len(),
+        super::count(p.scenarios.len(), "scenario"),
+        super::count(steps, "step"),
+        super::count(p.requirements.len(), "requirement"),
         if loaded.warnings.is_empty() {
             ", every requirement verified".to_string()
         } else {
-            format!(", {} warning(s)", loaded.warnings.len())
+            format!(", {}", super::count(loaded.warnings.len(), "warning"))
         }
     );
     Ok(if loaded.warnings.is_empty() { 0 } else { 1 })

@@ -1,11 +1,13 @@
-//! `roclab pki init DIR`.
+//! `roclab pki init [DIR]`.
 
 use roclab::error::Error;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Folder to write (created if needed).
+    /// Folder to write (created if needed); `pki`, the folder the example profiles and
+    /// `serve` use, unless given.
+    #[arg(default_value = "pki")]
     dir: PathBuf,
     /// FINESS juridique of the lab establishment (the client certificate's CN).
     #[arg(long, default_value = "750712184")]
@@ -27,8 +29,8 @@ pub fn init(a: Args) -> Result<i32, Error> {
         println!("{}", p.display());
     }
     println!(
-        "test PKI written: {} files in {}",
-        written.len(),
+        "test PKI written: {} in {}",
+        super::count(written.len(), "file"),
         a.dir.display()
     );
     Ok(0)

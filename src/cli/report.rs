@@ -17,6 +17,10 @@ pub struct MergeArgs {
     /// HTML report.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Without --junit, --json or --html, the three reports are written as `run` writes them:
+    /// OUT/<pack id>/junit.xml, outcome.json and report.html.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
     /// Language of the HTML report: fr or en.
     #[arg(long, default_value = "fr")]
     lang: roclab::report::html::Lang,
@@ -38,25 +42,42 @@ pub fn merge(a: MergeArgs) -> Result<i32, Error> {
         roclab::report::write_atomic(p, s.as_bytes())
             .map_err(|e| Error::Environment(format!("cannot write {}: {e}", p.display())))
     };
-    if let Some(p) = &a.junit {
-        write(p, roclab::report::junit::render(&merged))?;
+    // No output named: the default set, as `run` writes it.
+    let (junit, json, html) = if a.junit.is_none() && a.json.is_none() && a.html.is_none() {
+        let dir = a.out.join(&merged.pack.id);
+        (
+            Some(dir.join("junit.xml")),
+            Some(dir.join("outcome.json")),
+            Some(dir.join("report.html")),
+        )
+    } else {
+        (a.junit, a.json, a.html)
+    };
+    let mut written = vec![];
+    if let Some(p) = html {
+        write(&p, roclab::report::html::render(&merged, a.lang))?;
+        written.push(p);
     }
-    if let Some(p) = &a.json {
-        write(p, roclab::report::json::render(&merged))?;
+    if let Some(p) = junit {
+        write(&p, roclab::report::junit::render(&merged))?;
+        written.push(p);
     }
-    if let Some(p) = &a.html {
-        write(p, roclab::report::html::render(&merged, a.lang))?;
+    if let Some(p) = json {
+        write(&p, roclab::report::json::render(&merged))?;
+        written.push(p);
     }
     let c = &merged.counts;
     println!(
-        "merged {} outcomes: {} scenarios: {} passed, {} failed, {} errored, {} skipped — {}",
-        a.outcomes.len(),
-        c.total,
+        "merged {}: {}: {} passed, {} failed, {} errored, {} skipped — {}",
+        super::count(a.outcomes.len(), "outcome"),
+        super::count(c.total, "scenario"),
         c.passed,
         c.failed,
         c.errored,
         c.skipped,
         super::run::verdict_line(&merged)
     );
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("reports: {}", names.join(", "));
     Ok(merged.exit_code())
 }

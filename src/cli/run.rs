@@ -52,8 +52,8 @@ pub struct Args {
     /// Select scenarios: tag:NAME, req:ID, id:GLOB or a bare id glob; `&` and, `|` or, `!` not.
     #[arg(long)]
     filter: Option<String>,
-    /// Scenarios run at once.
-    #[arg(long, default_value_t = 4)]
+    /// Scenarios run at once (1 or more).
+    #[arg(long, default_value_t = 4, value_parser = at_least_one)]
     jobs: usize,
     /// JUnit XML output [default: OUT/<pack id>/junit.xml].
     #[arg(long)]
@@ -80,6 +80,39 @@ pub struct Args {
     /// Empty a non-empty evidence folder before the run (without it such a folder is refused).
     #[arg(long)]
     force: bool,
+    /// Print the scenarios --filter (and --partition) select, with their title and source,
+    /// and exit without running them.
+    #[arg(long)]
+    list: bool,
+    /// Start no scenario after the first one that fails or errs; the others are reported as not
+    /// run. A fail-fast run is not a complete run: its report covers part of the pack.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print only the summary line and errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print a line for each passed scenario, and each finding under its scenario.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Colour the PASS / FAIL / ERROR tags: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A count of 1 or more (`--jobs 0` would run nothing and wait forever).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of 1 or more")),
+    }
 }
 
 pub fn run(a: Args) -> Result<i32, Error> {
@@ -103,8 +136,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
     let pack = Arc::new(loaded.pack);
     if pack.sut != profile.sut.kind {
         return Err(Error::Usage(format!(
-            "pack {} tests a SUT of kind `{}` but the profile describes a `{}`",
-            pack.id, pack.sut, profile.sut.kind
+            "pack {} tests {} but the profile describes {} (sut.kind: {})",
+            pack.id,
+            super::sut_noun(&pack.sut),
+            super::sut_noun(&profile.sut.kind),
+            profile.sut.kind
         )));
     }
     let filter = a
@@ -133,6 +169,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         Some((k, n)) => roclab::pack::select::partition(&selected, k, n),
         None => selected,
     };
+    if a.list {
+        list(&pack, &selected);
+        return Ok(0);
+    }
+    let console = Console::new(&a);
     let junit_path = a
         .junit
         .clone()
@@ -154,6 +195,8 @@ pub fn run(a: Args) -> Result<i32, Error> {
     )?;
 
     let rt = super::runtime()?;
+    // The scenario that stopped a --fail-fast run, and its status.
+    let tripped: Tripped = Arc::new(Mutex::new(None));
     let started = roclab::pack::template::now_rfc3339();
     let t0 = Instant::now();
     let (scenarios, sut, interrupted) = rt.block_on(async {
@@ -170,12 +213,12 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 || g.listen.values().any(|a| !a.ends_with(":0"))
         });
         let jobs = if sequential { 1 } else { a.jobs };
-        println!(
-            "roclab {} — pack {} {} ({} scenarios) against {}",
+        let header = format!(
+            "roclab {} — pack {} {} ({}) against {}",
             env!("CARGO_PKG_VERSION"),
             pack.id,
             pack.version,
-            selected.len(),
+            super::count(selected.len(), "scenario"),
             match (sut.kind.as_str(), sut.embedded) {
                 ("amc", true) =>
                     format!("the embedded reference AMC{}", defects_label(&sut.defects)),
@@ -185,8 +228,18 @@ pub fn run(a: Args) -> Result<i32, Error> {
                 _ => sut.base_url.clone(),
             }
         );
-        let listener = progress(&pack, selected.len(), &html_path);
+        if !console.quiet {
+            println!("{header}");
+        }
+        let listener = progress(&pack, selected.len(), console, &html_path);
         let stop = Arc::new(AtomicBool::new(false));
+        let listener = match a.fail_fast {
+            true => (
+                fail_fast(listener.0, stop.clone(), tripped.clone()),
+                listener.1,
+            ),
+            false => listener,
+        };
         let signals = tokio::spawn(watch_signals(stop.clone()));
         let out = engine::run(
             pack.clone(),
@@ -201,8 +254,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         if let Some(pb) = listener.1 {
             pb.finish_and_clear();
         }
-        Ok::<_, Error>((out, sut, stop.load(Ordering::SeqCst)))
+        // A fail-fast stop is not an interruption.
+        let interrupted = stop.load(Ordering::SeqCst) && tripped_by(&tripped).is_none();
+        Ok::<_, Error>((out, sut, interrupted))
     })?;
+    let scenarios = fail_fast_reasons(scenarios, tripped_by(&tripped));
     let info = PackInfo {
         id: pack.id.clone(),
         title: pack.title.clone(),
@@ -265,7 +321,15 @@ pub fn run(a: Args) -> Result<i32, Error> {
         written.push(manifest);
     }
     let files: Vec<&Path> = written.iter().map(|p| p.as_path()).collect();
-    summary(&outcome, &files);
+    if let Some((id, status)) = tripped_by(&tripped)
+        && outcome.counts.not_run > 0
+    {
+        eprintln!(
+            "roclab: --fail-fast: no scenario started after {id} {status}; {} not run — not a complete run",
+            outcome.counts.not_run
+        );
+    }
+    summary(&outcome, &files, console.quiet);
     Ok(outcome.exit_code())
 }
 
@@ -306,11 +370,11 @@ fn write_reports(o: &Outcome, junit: &Path, json: &Path) -> Result<(), Error> {
     w(json, roclab::report::json::render(o))
 }
 
-fn summary(o: &Outcome, files: &[&Path]) {
+fn summary(o: &Outcome, files: &[&Path], quiet: bool) {
     let c = &o.counts;
     println!(
-        "{} scenarios: {} passed, {} failed, {} errored, {} skipped{} — {}",
-        c.total,
+        "{}: {} passed, {} failed, {} errored, {} skipped{} — {}",
+        super::count(c.total, "scenario"),
         c.passed,
         c.failed,
         c.errored,
@@ -322,6 +386,9 @@ fn summary(o: &Outcome, files: &[&Path]) {
         },
         verdict_line(o)
     );
+    if quiet {
+        return;
+    }
     if !o.scope.complete {
         println!("scope: {}", o.scope.limits.join("; "));
         if !o.scope.not_evaluated.is_empty() {
@@ -356,19 +423,25 @@ pub fn verdict_line(o: &Outcome) -> String {
 
 type Progress = (engine::Listener, Option<indicatif::ProgressBar>);
 
-/// Findings of a failed scenario shown on the console; the others are in the HTML report.
+/// Findings of a failed scenario shown on the console (all of them with `--verbose`); the
+/// others are in the HTML report.
 const CONSOLE_FINDINGS: usize = 5;
 
 /// A scenario's console line; a failed or errored one is followed by its findings, one
 /// indented line each (`  step 2 CLC [body] text at …: expected 12.35, got 12.34`), the first
 /// [`CONSOLE_FINDINGS`], then how many more the report at `report` holds.
-fn line(o: &ScenarioOutcome, report: &Path) -> String {
-    let tag = match o.status {
-        Status::Passed => "PASS",
-        Status::Failed => "FAIL",
-        Status::Errored => "ERROR",
-        Status::Skipped => "SKIP",
-        Status::NotRun => "NOT RUN",
+fn line(o: &ScenarioOutcome, c: Console, report: &Path) -> String {
+    let (tag, colour) = match o.status {
+        Status::Passed => ("PASS", "32"),
+        Status::Failed => ("FAIL", "31"),
+        Status::Errored => ("ERROR", "1;31"),
+        Status::Skipped => ("SKIP", "33"),
+        Status::NotRun => ("NOT RUN", "2"),
+    };
+    let tag = if c.color {
+        format!("\x1b[{colour}m{tag:<5}\x1b[0m")
+    } else {
+        format!("{tag:<5}")
     };
     let findings: Vec<(&roclab::outcome::StepOutcome, &roclab::outcome::Finding)> = o
         .steps
@@ -376,23 +449,27 @@ fn line(o: &ScenarioOutcome, report: &Path) -> String {
         .flat_map(|st| st.findings.iter().map(move |f| (st, f)))
         .collect();
     let listed = matches!(o.status, Status::Failed | Status::Errored) && !findings.is_empty();
-    let mut out = match &o.reason {
+    let mut s = match &o.reason {
         // A failed scenario's reason is its first finding, listed below.
-        Some(_) if o.status == Status::Failed && listed => {
-            format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms)
+        Some(_) if o.status == Status::Failed && (listed || c.verbose) => {
+            format!("{tag} {} ({:.0} ms)", o.id, o.duration_ms)
         }
         Some(r) if o.status != Status::Passed => {
-            format!("{tag:<5} {} ({:.0} ms): {r}", o.id, o.duration_ms)
+            format!("{tag} {} ({:.0} ms): {r}", o.id, o.duration_ms)
         }
-        _ => format!("{tag:<5} {} ({:.0} ms)", o.id, o.duration_ms),
+        _ => format!("{tag} {} ({:.0} ms)", o.id, o.duration_ms),
     };
-    if listed {
+    if c.verbose {
+        for (st, f) in &findings {
+            s.push_str(&finding_line(st, f));
+        }
+    } else if listed {
         for (st, f) in findings.iter().take(CONSOLE_FINDINGS) {
             let mut message = f.message.replace(['\r', '\n'], " ");
             if message.chars().count() > 300 {
                 message = message.chars().take(300).collect::<String>() + "…";
             }
-            out.push_str(&format!(
+            s.push_str(&format!(
                 "\n  step {} {} [{}] {message}",
                 st.index + 1,
                 st.label,
@@ -400,19 +477,140 @@ fn line(o: &ScenarioOutcome, report: &Path) -> String {
             ));
         }
         if findings.len() > CONSOLE_FINDINGS {
-            out.push_str(&format!(
+            s.push_str(&format!(
                 "\n  … and {} more (see {})",
                 findings.len() - CONSOLE_FINDINGS,
                 report.display()
             ));
         }
     }
-    out
+    s
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
-fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
+/// `--verbose`: one indented line per finding, under its scenario's line.
+fn finding_line(st: &roclab::outcome::StepOutcome, f: &roclab::outcome::Finding) -> String {
+    let short = |v: &str| {
+        let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        match v.char_indices().nth(80) {
+            Some((i, _)) => format!("{}…", &v[..i]),
+            None => v,
+        }
+    };
+    let mut s = format!(
+        "\n      step {} ({}) {}: {}",
+        st.index + 1,
+        st.label,
+        f.check,
+        f.message
+    );
+    // What the message does not say already.
+    if let Some(l) = f
+        .location
+        .as_ref()
+        .filter(|l| !f.message.contains(l.as_str()))
+    {
+        s.push_str(&format!(" at {l}"));
+    }
+    if f.message.contains("expected") || f.message.contains("got ") {
+        return s;
+    }
+    match (&f.expected, &f.actual) {
+        (Some(e), Some(a)) => s.push_str(&format!(" (expected {}, got {})", short(e), short(a))),
+        (Some(e), None) => s.push_str(&format!(" (expected {})", short(e))),
+        (None, Some(a)) => s.push_str(&format!(" (got {})", short(a))),
+        (None, None) => {}
+    }
+    s
+}
+
+/// What the console shows of a run (`--quiet`, `--verbose`, `--color`).
+#[derive(Clone, Copy)]
+struct Console {
+    quiet: bool,
+    verbose: bool,
+    color: bool,
+}
+
+impl Console {
+    fn new(a: &Args) -> Console {
+        // Scenario lines go to stderr under a progress bar (a terminal), else to stdout.
+        let terminal = std::io::stderr().is_terminal() || std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Console {
+            quiet: a.quiet,
+            verbose: a.verbose,
+            color: match a.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                ColorWhen::Auto => terminal && !no_color,
+            },
+        }
+    }
+}
+
+/// `--list`: the selected scenarios, one a line: id, source, title.
+fn list(pack: &Pack, selected: &[usize]) {
+    let rows: Vec<(&str, String, &str)> = selected
+        .iter()
+        .map(|&i| {
+            let s = &pack.scenarios[i];
+            (s.id.as_str(), s.at.to_string(), s.title.as_str())
+        })
+        .collect();
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let ws = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (id, source, title) in rows {
+        println!("{id:<w$}  {source:<ws$}  {title}");
+    }
+}
+
+/// The scenario that stopped a `--fail-fast` run and how it ended (`failed` or `errored`).
+type Tripped = Arc<Mutex<Option<(String, &'static str)>>>;
+
+fn tripped_by(t: &Tripped) -> Option<(String, &'static str)> {
+    t.lock().expect("lock").clone()
+}
+
+/// `--fail-fast`: the first failed or errored scenario sets `stop`, so that no other starts.
+fn fail_fast(inner: engine::Listener, stop: Arc<AtomicBool>, tripped: Tripped) -> engine::Listener {
+    Arc::new(move |e: &Event| {
+        if let Event::Finished(o) = e {
+            let how = match o.status {
+                Status::Failed => Some("failed"),
+                Status::Errored => Some("errored"),
+                _ => None,
+            };
+            if let Some(how) = how {
+                let mut t = tripped.lock().expect("lock");
+                if t.is_none() {
+                    *t = Some((o.id.clone(), how));
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        inner(e)
+    })
+}
+
+/// Scenarios a `--fail-fast` stop kept from starting say so.
+fn fail_fast_reasons(
+    mut scenarios: Vec<ScenarioOutcome>,
+    tripped: Option<(String, &'static str)>,
+) -> Vec<ScenarioOutcome> {
+    if let Some((id, how)) = tripped {
+        for s in scenarios.iter_mut().filter(|s| s.status == Status::NotRun) {
+            s.reason = Some(format!("not run: --fail-fast after {id} {how}"));
+        }
+    }
+    scenarios
+}
+
+/// A progress bar on a terminal, plain lines otherwise; nothing with `--quiet`.
+fn progress(_pack: &Pack, n: usize, c: Console, report: &Path) -> Progress {
     let report = report.to_path_buf();
+    if c.quiet {
+        return (Arc::new(|_: &Event| {}), None);
+    }
     if std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(n as u64);
         pb.set_style(
@@ -433,8 +631,8 @@ fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
                 let mut r = running.lock().expect("lock");
                 r.remove(&o.id);
                 bar.set_message(r.iter().cloned().collect::<Vec<_>>().join(" "));
-                if o.status != Status::Passed {
-                    bar.println(line(o, &report));
+                if o.status != Status::Passed || c.verbose {
+                    bar.println(line(o, c, &report));
                 }
                 bar.inc(1);
             }
@@ -443,7 +641,7 @@ fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
     } else {
         let l: engine::Listener = Arc::new(move |e: &Event| {
             if let Event::Finished(o) = e {
-                println!("{}", line(o, &report));
+                println!("{}", line(o, c, &report));
             }
         });
         (l, None)
@@ -452,6 +650,12 @@ fn progress(_pack: &Pack, n: usize, report: &Path) -> Progress {
 
 fn read(p: &Path, what: &str) -> Result<String, Error> {
     std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{what} {}: {e}", p.display())))
+}
+
+/// A TLS file the profile names; a missing one comes with the command that creates the lab PKI.
+fn read_tls(p: &Path, what: &str) -> Result<String, Error> {
+    std::fs::read_to_string(p)
+        .map_err(|e| Error::Usage(format!("{what} {}", roclab::pki::read_error(p, &e))))
 }
 
 fn client(ca: &str, id: Option<&Identity>) -> Result<ClientTls, Error> {
@@ -532,10 +736,10 @@ async fn setup(
                 Error::Usage(format!("the profile needs tls.{field} to call a real SUT"))
             })
         };
-        let ca = read(&need(&t.ca, "ca")?, "tls.ca")?;
+        let ca = read_tls(&need(&t.ca, "ca")?, "tls.ca")?;
         let lab = Identity {
-            cert_pem: read(&need(&t.cert, "cert")?, "tls.cert")?,
-            key_pem: read(&need(&t.key, "key")?, "tls.key")?,
+            cert_pem: read_tls(&need(&t.cert, "cert")?, "tls.cert")?,
+            key_pem: read_tls(&need(&t.key, "key")?, "tls.key")?,
         };
         clients.insert("lab", client(&ca, Some(&lab))?);
         clients.insert("none", client(&ca, None)?);
@@ -545,8 +749,8 @@ async fn setup(
         ] {
             if let (Some(c), Some(k)) = (c, k) {
                 let id = Identity {
-                    cert_pem: read(&profile.tls_path(c), "certificate")?,
-                    key_pem: read(&profile.tls_path(k), "key")?,
+                    cert_pem: read_tls(&profile.tls_path(c), "certificate")?,
+                    key_pem: read_tls(&profile.tls_path(k), "key")?,
                 };
                 clients.insert(name, client(&ca, Some(&id))?);
             }
@@ -669,10 +873,10 @@ fn setup_gap(pack: &Pack, profile: &Profile) -> Result<(Target, SutInfo, Scratch
         Scratch(std::env::temp_dir().join(format!("roclab-{}-{nanos}", std::process::id())));
     // The lab's PKI: the profile's folder (a real GAP trusts its CA), or a fresh one.
     let (pki, pki_dir) = match &profile.tls.dir {
-        Some(d) => {
+        Some(_) => {
             let dir = profile.tls_path(Path::new(""));
             let pki = roclab::pki::load(&dir)
-                .map_err(|e| Error::Usage(format!("tls.dir {}: {e}", d.display())))?;
+                .map_err(|e| Error::Usage(format!("tls.dir {}: {e}", dir.display())))?;
             (pki, dir)
         }
         None => {

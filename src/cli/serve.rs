@@ -27,9 +27,9 @@ pub struct AmcArgs {
     /// The endpoint of the population to play (A or B).
     #[arg(long, default_value = "A")]
     endpoint: String,
-    /// Test PKI folder (created with `roclab pki init` if missing): the server presents
-    /// amc-server.pem and trusts ca.pem for client certificates.
-    #[arg(long, default_value = "reports/pki")]
+    /// Test PKI folder, as `roclab pki init` writes it (written here if missing): the server
+    /// presents amc-server.pem and trusts ca.pem for client certificates.
+    #[arg(long, default_value = "pki")]
     pki: PathBuf,
     /// Test population [default: the ROC model's].
     #[arg(long)]
@@ -273,8 +273,9 @@ pub struct LabArgs {
     /// The GAP pack whose actors to play.
     #[arg(long, default_value = "scenarios/roc-v1-gap")]
     pack: PathBuf,
-    /// Test PKI folder used when the profile sets no tls.dir (created if missing).
-    #[arg(long, default_value = "reports/pki")]
+    /// Test PKI folder used when the profile sets no tls.dir, as `roclab pki init` writes it
+    /// (written here if missing).
+    #[arg(long, default_value = "pki")]
     pki: PathBuf,
     /// Override a profile field (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
