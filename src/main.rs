@@ -1,5 +1,6 @@
 //! roclab command line: parse, call the library, map errors to exit codes
-//! (0 conformant, 1 not conformant, 2 usage or input error, 3 environment error).
+//! (0 conformant, 1 not conformant, 2 usage or input error, 3 no verdict possible / environment
+//! error, 130 interrupted).
 
 mod cli;
 

@@ -17,7 +17,10 @@ use std::path::PathBuf;
     name = "roclab",
     version,
     about = "Conformity-test laboratory for ROC exchanges (hospitals and complementary insurers)",
-    after_help = "Exit codes: 0 conformant, 1 not conformant, 2 usage or input error, 3 environment error."
+    after_help = "Exit codes: 0 conformant (the whole pack, or the tested scope of a partial run), \
+                  1 not conformant (a check of the SUT failed), 2 usage or input error, \
+                  3 no verdict possible (the lab could not test: cannot bind, SUT unreachable, \
+                  its TLS identity not verifiable, output not writable), 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]

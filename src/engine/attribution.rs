@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Check families after which the step's other checks could not run (no answer, no request,
 /// the answer is not XML, the driver failed).
-const BLOCKING: &[&str] = &["transport", "xml", "request", "driver", "tls"];
+const BLOCKING: &[&str] = &["transport", "xml", "request", "driver"];
 
 /// Whether a step's findings stopped its other checks from running.
 pub fn blocked(out: &StepOutcome) -> bool {

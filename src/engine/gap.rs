@@ -877,7 +877,7 @@ fn transport_checks(
     let mut out = vec![];
     match &req.peer.common_name {
         None => out.push(Finding::new(
-            "tls",
+            "client_cert",
             "the GAP presented no client certificate".into(),
             index,
         )),
@@ -885,7 +885,7 @@ fn transport_checks(
             expected: Some(finess.to_string()),
             actual: Some(cn.clone()),
             ..Finding::new(
-                "tls",
+                "client_cert",
                 format!("client certificate CN {cn} is not the establishment's FINESS"),
                 index,
             )
