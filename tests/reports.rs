@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// (scenario id -> status) and JUnit testcase names of an outcome / JUnit file.
 fn verdicts(o: &serde_json::Value) -> BTreeMap<String, String> {
@@ -257,4 +258,71 @@ fn the_html_report_of_a_failing_run() {
     ]);
     let en = std::fs::read_to_string(dir.path().join("en.html")).unwrap();
     assert!(en.contains("<html lang=\"en\"") && en.contains("not conformant"));
+}
+
+/// The French report (the default) shows a requirement's `statement_fr`, the English report its
+/// `statement`; the French statement travels in outcome.json, so a merged report shows it too.
+#[test]
+fn the_french_report_shows_the_french_requirement_statements() {
+    const EN: &str = "For a SEJOUR, servicesDisponibles lists SIM, CLC and DEL (in any order).";
+    const FR: &str = "Pour une prise en charge SEJOUR, servicesDisponibles liste SIM, CLC et DEL \
+                      (dans un ordre quelconque).";
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    // The matrix row of AMC-IDB-16 (verified by IDB-OK-P01).
+    let row = |html: &str| -> String {
+        let start = html.find("id=\"r-AMC-IDB-16\"").expect("row of AMC-IDB-16");
+        let end = start + html[start..].find("</tr>").expect("end of the row");
+        html[start..end].to_string()
+    };
+    for (lang, file) in [(None, "fr.html"), (Some("en"), "en.html")] {
+        let mut args = vec!["run", "scenarios/roc-v1-amc", "--filter", "id:IDB-OK-P01"];
+        let (html, json) = (p(file), p(&format!("{file}.json")));
+        args.extend(["--html", &html, "--json", &json]);
+        if let Some(l) = lang {
+            args.extend(["--lang", l]);
+        }
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            ids_with(&outcome(Path::new(&json)), "passed"),
+            ["IDB-OK-P01"]
+        );
+    }
+    let fr = std::fs::read_to_string(p("fr.html")).unwrap();
+    assert!(fr.contains("<html lang=\"fr\""));
+    assert!(row(&fr).contains(FR), "{}", row(&fr));
+    assert!(!fr.contains(EN));
+    let en = std::fs::read_to_string(p("en.html")).unwrap();
+    assert!(en.contains("<html lang=\"en\""));
+    assert!(row(&en).contains(EN), "{}", row(&en));
+    assert!(!en.contains(FR));
+    // From outcome.json: the merged French report keeps the French statement.
+    let (code, _, err) = run(&[
+        "report",
+        "merge",
+        &p("fr.html.json"),
+        "--html",
+        &p("merged.html"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let merged = std::fs::read_to_string(p("merged.html")).unwrap();
+    assert!(row(&merged).contains(FR), "{}", row(&merged));
+}
+
+/// Every requirement of the four reference packs has a French statement, distinct from the
+/// English one.
+#[test]
+fn every_requirement_of_the_reference_packs_has_a_french_statement() {
+    for name in ["roc-v1-amc", "roc-v2-amc", "roc-v1-gap", "roc-v2-gap"] {
+        let text = std::fs::read_to_string(pack(name).join("pack.yaml")).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let reqs = doc["requirements"].as_object().expect("requirements");
+        assert!(!reqs.is_empty(), "{name}");
+        for (id, r) in reqs {
+            let fr = r["statement_fr"].as_str().unwrap_or_default().trim();
+            assert!(!fr.is_empty(), "{name}: {id} has no statement_fr");
+            assert_ne!(fr, r["statement"].as_str().unwrap().trim(), "{name}: {id}");
+        }
+    }
 }
