@@ -140,7 +140,7 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         let waited = tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")));
-        server.shutdown();
+        server.shutdown().await;
         // A payment run under way finishes (its files are written whole) before the exit.
         stop.notify_one();
         if let Some(r) = runs {
@@ -355,7 +355,7 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
                 }
             }
         }
-        lab.shutdown();
+        lab.shutdown().await;
         Ok::<_, Error>(())
     })?;
     Ok(0)

@@ -841,7 +841,7 @@ impl<'a> Session<'a> {
         {
             end.findings.push(Finding::new("driver", e, index));
         }
-        self.lab.shutdown();
+        self.lab.shutdown().await;
         let mut out = std::mem::take(&mut self.side);
         if !end.findings.is_empty() || end.exchange.is_some() {
             out.push(end);
