@@ -2,7 +2,7 @@
 //! GAP sends to the lab's mirrors (annuaire, mirror AMCs), which the engine answers.
 
 use super::check::{self, Checked};
-use super::driver::{DriverContext, DriverSession};
+use super::driver::{DriverContext, DriverFailure, DriverSession};
 use super::step::{Flow, Scope, StepRun};
 use crate::mirror::lab::{Incoming, Lab};
 use crate::net::server::{DROP_CONNECTION, Response};
@@ -221,7 +221,8 @@ impl<'a> Session<'a> {
     }
 
     /// The next request that is not tolerated, before `deadline`. Tolerated ones are answered
-    /// on the way. None at the deadline, or when the operator gives up or the run is stopped.
+    /// on the way. None at the deadline; an error at once when a driver action fails (the
+    /// cause: the GAP will not act), the operator gives up or the run is stopped.
     /// `expected` (actor, operation) is what the current step waits for: it is returned even
     /// when the scenario tolerates it, so `tolerate` means "any number of times, besides the
     /// expected ones".
@@ -229,7 +230,7 @@ impl<'a> Session<'a> {
         &mut self,
         deadline: Instant,
         expected: Option<(&str, &str)>,
-    ) -> Result<Option<Incoming>, String> {
+    ) -> Result<Option<Incoming>, DriverFailure> {
         loop {
             let inc = match self.pending.pop_front() {
                 Some(i) => i,
@@ -239,14 +240,19 @@ impl<'a> Session<'a> {
                         return Ok(None);
                     }
                     let slice = (deadline - now).min(Duration::from_millis(100));
-                    match tokio::time::timeout(slice, self.lab.incoming.recv()).await {
-                        Ok(Some(i)) => i,
-                        Ok(None) => return Ok(None),
-                        Err(_) => {
+                    tokio::select! {
+                        // A request that came is taken before a failure that followed it.
+                        biased;
+                        i = self.lab.incoming.recv() => match i {
+                            Some(i) => i,
+                            None => return Ok(None),
+                        },
+                        f = self.driver.failed() => return Err(f),
+                        _ = tokio::time::sleep(slice) => {
                             if self.stop.load(Ordering::SeqCst) {
-                                return Err(
-                                    "the run was interrupted while waiting for the GAP".into()
-                                );
+                                return Err(DriverFailure::new(
+                                    "the run was interrupted while waiting for the GAP".into(),
+                                ));
                             }
                             if self
                                 .setup
@@ -254,9 +260,9 @@ impl<'a> Session<'a> {
                                 .operator_failed
                                 .swap(false, Ordering::SeqCst)
                             {
-                                return Err(
-                                    "the operator reported that the GAP could not do it".into()
-                                );
+                                return Err(DriverFailure::new(
+                                    "the operator reported that the GAP could not do it".into(),
+                                ));
                             }
                             continue;
                         }
@@ -468,7 +474,7 @@ impl<'a> Session<'a> {
                 }));
                 match self.driver.last_result(wait).await {
                     Err(err) => {
-                        out.findings.push(Finding::new("driver", err, index));
+                        out.findings.push(err.finding(index));
                         Flow::Stop
                     }
                     Ok(v) => {
@@ -500,7 +506,7 @@ impl<'a> Session<'a> {
             .await
         {
             Err(e) => {
-                out.findings.push(Finding::new("driver", e, index));
+                out.findings.push(e.finding(index));
                 return Flow::Stop;
             }
             Ok(None) => {
@@ -700,7 +706,7 @@ impl<'a> Session<'a> {
         loop {
             match self.next_request(deadline, None).await {
                 Err(err) => {
-                    out.findings.push(Finding::new("driver", err, index));
+                    out.findings.push(err.finding(index));
                     break;
                 }
                 Ok(None) => break,
@@ -796,6 +802,7 @@ impl<'a> Session<'a> {
         let mut end = StepOutcome::new(index, "end of scenario".into());
         let deadline = Instant::now() + self.setup.driver.timeout;
         let mut unexpected = vec![];
+        let mut failed = vec![];
         // Answer whatever comes while the driver's actions run, so nothing is left hanging.
         while !self.driver.idle() && Instant::now() < deadline {
             match self
@@ -804,18 +811,36 @@ impl<'a> Session<'a> {
             {
                 Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
                 Ok(None) => {}
-                Err(_) => break,
+                Err(f) => {
+                    failed.push(f);
+                    break;
+                }
             }
         }
-        // The builtin GAP is done when its action is; any other may still be sending.
-        if !matches!(
-            self.setup.driver.config,
-            super::driver::DriverConfig::Builtin { .. }
-        ) {
+        // The builtin GAP is done when its action is; any other may still be sending, unless
+        // its driver failed.
+        if failed.is_empty()
+            && !self.driver.has_failed()
+            && !matches!(
+                self.setup.driver.config,
+                super::driver::DriverConfig::Builtin { .. }
+            )
+        {
             let quiet = Instant::now() + self.setup.quiet;
-            while let Ok(Some(inc)) = self.next_request(quiet, None).await {
-                unexpected.push(self.answer_default(inc).await);
+            loop {
+                match self.next_request(quiet, None).await {
+                    Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
+                    Ok(None) => break,
+                    Err(f) => {
+                        failed.push(f);
+                        break;
+                    }
+                }
             }
+        }
+        // A failed driver is the cause: its finding comes first.
+        for f in &failed {
+            end.findings.push(f.finding(index));
         }
         while let Some(inc) = self.pending.pop_front() {
             unexpected.push(self.answer_default(inc).await);
@@ -834,12 +859,12 @@ impl<'a> Session<'a> {
             end.exchange.get_or_insert(ex);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        for e in self
+        for f in self
             .driver
             .finish(remaining.max(Duration::from_millis(10)))
             .await
         {
-            end.findings.push(Finding::new("driver", e, index));
+            end.findings.push(f.finding(index));
         }
         self.lab.shutdown().await;
         let mut out = std::mem::take(&mut self.side);

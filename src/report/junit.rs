@@ -11,7 +11,10 @@ fn details(s: &ScenarioOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario {} — {}", s.id, s.title);
     let _ = writeln!(out, "source: {}", s.source);
-    if let Some(r) = &s.reason {
+    // The reason, unless it is a finding listed below (it would be read twice).
+    if let Some(r) = &s.reason
+        && !s.findings().any(|f| f.message == *r)
+    {
         let _ = writeln!(out, "reason: {r}");
     }
     for st in &s.steps {
@@ -33,6 +36,15 @@ fn details(s: &ScenarioOutcome) -> String {
         );
         for f in &st.findings {
             let _ = writeln!(out, "  - [{}] {}", f.check, f.message);
+            // Expected and actual values, multi-line ones (a driver's output) indented.
+            for (name, value) in [("expected", &f.expected), ("actual", &f.actual)] {
+                let Some(v) = value else { continue };
+                let mut lines = v.lines();
+                let _ = writeln!(out, "    {name}: {}", lines.next().unwrap_or(""));
+                for l in lines {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
         }
         if let Some(d) = &st.body_diff {
             let _ = writeln!(out, "{d}");
