@@ -931,26 +931,166 @@ fn transport_checks(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str());
         if !header_matches(name, value, got) {
-            let check = if name.eq_ignore_ascii_case("content-type") {
-                "content_type"
+            let content_type = name.eq_ignore_ascii_case("content-type");
+            let message = if content_type {
+                content_type_problem(value, got, actor.soap)
             } else {
-                "http"
+                format!(
+                    "header {name}: `{}`, expected `{value}`",
+                    got.unwrap_or("(none)")
+                )
             };
             out.push(Finding {
                 expected: Some(value.clone()),
                 actual: Some(got.unwrap_or("(none)").to_string()),
                 ..Finding::new(
-                    check,
-                    format!(
-                        "header {name}: `{}`, expected `{value}`",
-                        got.unwrap_or("(none)")
-                    ),
+                    if content_type { "content_type" } else { "http" },
+                    message,
                     index,
                 )
             });
         }
     }
     out
+}
+
+/// Why a mirror of the lab refuses a request before looking at its content: an unknown path,
+/// or what [`transport_checks`] finds (client certificate, method, Content-Type, SOAPAction),
+/// the checks a run applies to every request of the GAP. `serve lab` answers with it.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Why, one reason a line (e.g. `Content-Type text/xml is not application/soap+xml (SOAP 1.2)`).
+    pub reasons: Vec<String>,
+    /// The answer: a SOAP fault (env:Sender / Client) of the actor's SOAP version, with 404 for
+    /// an unknown path, 403 without the establishment's certificate, 405 for a method other
+    /// than POST, 415 for a wrong Content-Type, 400 otherwise.
+    pub response: Response,
+}
+
+/// The refusal of `inc` by the lab mirror `actor` (whose services sit under `prefix`), or None
+/// when the request may be answered. `finess`: the CN the client certificate must have.
+pub fn refusal(
+    finess: &str,
+    actor: &crate::pack::Actor,
+    prefix: &str,
+    inc: &Incoming,
+) -> Option<Refusal> {
+    let req = &inc.request;
+    let (status, reasons) = match inc
+        .operation
+        .as_deref()
+        .and_then(|o| actor.operations.get(o))
+    {
+        None => {
+            let served: Vec<String> = actor
+                .operations
+                .values()
+                .map(|o| format!("{prefix}/{}", o.path.trim_start_matches('/')))
+                .collect();
+            let path = req.path.split('?').next().unwrap_or(&req.path);
+            (
+                404,
+                vec![format!(
+                    "unknown path {path}: the mirror {} serves {}{}",
+                    actor.name,
+                    served.join(", "),
+                    if prefix.is_empty() {
+                        String::new()
+                    } else {
+                        " (its prefix changes with every lab: take the addresses from the annuaire)"
+                            .to_string()
+                    }
+                )],
+            )
+        }
+        Some(op) => {
+            let found = transport_checks(finess, actor, op, req, 0);
+            let status = match found
+                .first()
+                .map(|f| (f.check.as_str(), f.message.as_str()))
+            {
+                None => return None,
+                Some(("tls", _)) => 403,
+                Some(("http", m)) if m.starts_with("method") => 405,
+                Some(("content_type", _)) => 415,
+                Some(_) => 400,
+            };
+            (status, found.into_iter().map(|f| f.message).collect())
+        }
+    };
+    let reason = reasons.join("; ");
+    let body = match actor.soap {
+        crate::soap::SoapVersion::V12 => {
+            crate::soap::fault12(actor.soap.env_ns(), "Sender", None, &reason)
+        }
+        crate::soap::SoapVersion::V11 => crate::soap::fault11("Client", &reason),
+    };
+    Some(Refusal {
+        reasons,
+        response: Response {
+            status,
+            headers: vec![(
+                "Content-Type".into(),
+                actor.soap.response_content_type().into(),
+            )],
+            body: body.into_bytes(),
+        },
+    })
+}
+
+/// What is wrong with a request's Content-Type, in words: the media type of the wrong SOAP
+/// version, a missing or different parameter (charset, the SOAP 1.2 action).
+fn content_type_problem(want: &str, got: Option<&str>, soap: crate::soap::SoapVersion) -> String {
+    let Some(got) = got else {
+        return format!("no Content-Type (SOAP {}: `{want}`)", soap.label());
+    };
+    let (wm, wp) = parse_content_type(want);
+    let (gm, gp) = parse_content_type(got);
+    if wm != gm {
+        let gm = if gm.is_empty() {
+            "(empty)"
+        } else {
+            gm.as_str()
+        };
+        return format!("Content-Type {gm} is not {wm} (SOAP {})", soap.label());
+    }
+    let wrong: Vec<String> = wp
+        .iter()
+        .filter(|p| !gp.contains(p))
+        .map(|(k, v)| match gp.iter().find(|(gk, _)| gk == k) {
+            Some((_, gv)) => format!("{k}={gv} instead of {k}={v}"),
+            None => format!("no {k}={v}"),
+        })
+        .collect();
+    format!(
+        "Content-Type `{got}`: {} (SOAP {})",
+        wrong.join(", "),
+        soap.label()
+    )
+}
+
+/// A Content-Type's media type (lower-case) and parameters (charset lower-cased, quotes
+/// removed).
+fn parse_content_type(s: &str) -> (String, Vec<(String, String)>) {
+    let mut parts = s.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let params = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            )
+        })
+        .map(|(k, v)| {
+            if k == "charset" {
+                (k, v.to_ascii_lowercase())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    (media, params)
 }
 
 /// Header check: the media type must match, and every parameter of the expected value (charset,
@@ -960,29 +1100,8 @@ fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
     if !name.eq_ignore_ascii_case("content-type") {
         return got.trim() == want.trim();
     }
-    let parse = |s: &str| -> (String, Vec<(String, String)>) {
-        let mut parts = s.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let params = parts
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().to_ascii_lowercase(),
-                    v.trim().trim_matches('"').to_string(),
-                )
-            })
-            .map(|(k, v)| {
-                if k == "charset" {
-                    (k, v.to_ascii_lowercase())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        (media, params)
-    };
-    let (wm, wp) = parse(want);
-    let (gm, gp) = parse(got);
+    let (wm, wp) = parse_content_type(want);
+    let (gm, gp) = parse_content_type(got);
     wm == gm && wp.iter().all(|p| gp.contains(p))
 }
 
@@ -1070,6 +1189,34 @@ mod tests {
             Some("750712184"),
         );
         assert!(checks(&r, SoapVersion::V11).is_empty());
+    }
+
+    #[test]
+    fn content_type_faults_are_said_in_words() {
+        let ok = Some("750712184");
+        let said = |ct: &str, soap| checks(&request("POST", &[("content-type", ct)], ok), soap);
+        assert_eq!(
+            said("text/xml; charset=utf-8", SoapVersion::V12),
+            ["content_type: Content-Type text/xml is not application/soap+xml (SOAP 1.2)"]
+        );
+        let latin = "application/soap+xml; charset=ISO-8859-1; action=\"urn:roc:model:sel:IDB\"";
+        assert_eq!(
+            said(latin, SoapVersion::V12),
+            [format!(
+                "content_type: Content-Type `{latin}`: charset=iso-8859-1 instead of charset=utf-8 (SOAP 1.2)"
+            )]
+        );
+        assert_eq!(
+            said("application/soap+xml; charset=utf-8", SoapVersion::V12),
+            [
+                "content_type: Content-Type `application/soap+xml; charset=utf-8`: no action=urn:roc:model:sel:IDB (SOAP 1.2)"
+            ]
+        );
+        let none = checks(&request("POST", &[], ok), SoapVersion::V12);
+        assert!(
+            none[0].starts_with("content_type: no Content-Type (SOAP 1.2"),
+            "{none:?}"
+        );
     }
 
     #[test]
