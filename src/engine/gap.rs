@@ -203,8 +203,14 @@ impl<'a> Session<'a> {
             ),
             _ => vec![],
         };
+        // Shown before the step it came during (see `report::step_numbers`).
+        let when = if index >= self.sc.steps.len() {
+            "after the last step".to_string()
+        } else {
+            format!("during step {}", index + 1)
+        };
         let label = format!(
-            "tolerated {} {}",
+            "tolerated {} {} ({when})",
             inc.actor,
             inc.operation.as_deref().unwrap_or("?")
         );

@@ -17,12 +17,11 @@ fn details(s: &ScenarioOutcome) -> String {
     {
         let _ = writeln!(out, "reason: {r}");
     }
-    for st in &s.steps {
+    for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
         let ex = st.exchange.as_ref();
         let _ = writeln!(
             out,
-            "\nstep {} {}: {}",
-            st.index + 1,
+            "\nstep {number} {}: {}",
             st.label,
             match ex {
                 Some(e) => match (&e.response, &e.error) {
@@ -57,7 +56,7 @@ fn details(s: &ScenarioOutcome) -> String {
 /// (e.g. `6. gap → amc-A DRE: 200 OK (1 ms)`, `9. amc-A → gap RSP RSP-F1.xml`).
 fn flow(s: &ScenarioOutcome) -> String {
     let mut out = String::new();
-    for st in &s.steps {
+    for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
         let Some(e) = &st.exchange else { continue };
         // A file (return drop) is named by its file name, a service by its URL.
         let target = match e.url.strip_prefix("file://") {
@@ -80,7 +79,7 @@ fn flow(s: &ScenarioOutcome) -> String {
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        let _ = writeln!(out, "{}. {} → {} {what}{end}", st.index + 1, e.from, e.to);
+        let _ = writeln!(out, "{number}. {} → {} {what}{end}", e.from, e.to);
     }
     out
 }
