@@ -150,6 +150,13 @@ fn a_failing_driver_is_the_cause_and_ends_the_wait_at_once() {
     );
     let junit = std::fs::read_to_string(&junit).unwrap();
     assert!(junit.contains("--- stderr"), "{junit}");
+    // The reason is the first finding: the failure's message, then its body's finding, and
+    // no `reason:` line repeating it.
+    assert_eq!(
+        junit.matches("(exit status: 7): boom").count(),
+        2,
+        "{junit}"
+    );
     assert!(junit.contains("started"), "{junit}");
     let html = std::fs::read_to_string(&html).unwrap();
     assert!(

@@ -302,10 +302,18 @@ impl<'a> Session<'a> {
         if self.tls_seen.is_empty() {
             return String::new();
         }
-        let seen: Vec<String> = self
-            .tls_seen
-            .iter()
-            .map(|f| format!("{}: {}", f.actor, f.error))
+        // Each failure once, in the order first seen, with how many times it happened.
+        let mut seen: Vec<(String, usize)> = vec![];
+        for f in &self.tls_seen {
+            let line = format!("{}: {}", f.actor, f.error);
+            match seen.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((line, 1)),
+            }
+        }
+        let seen: Vec<String> = seen
+            .into_iter()
+            .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
             .collect();
         format!(" (failed TLS handshakes: {})", seen.join("; "))
     }
