@@ -89,10 +89,112 @@ fn a_failing_command_fails_the_case_with_its_message() {
     let o = outcome(&json);
     let s = &o["scenarios"][0];
     assert_eq!(s["status"], "failed");
-    // The missing request is the first finding; the driver's failure is reported too.
+    // The driver's failure is the cause, not the request that could not follow.
+    let reason = s["reason"].as_str().unwrap();
+    assert!(reason.contains("GAP not reachable"), "{reason}");
+    assert!(reason.contains("exit status: 3"), "{reason}");
     let all = serde_json::to_string(&s["steps"]).unwrap();
-    assert!(all.contains("GAP not reachable"), "{all}");
-    assert!(all.contains("exit status: 3"), "{all}");
+    assert!(!all.contains("sent no"), "{all}");
+}
+
+/// A command that fails ends the wait at once: the scenario's reason is the failure (exit
+/// status and what it printed last), the finding keeps its stderr, and the reports show it.
+#[test]
+fn a_failing_driver_is_the_cause_and_ends_the_wait_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let (junit, html) = (dir.path().join("j.xml"), dir.path().join("r.html"));
+    let t = std::time::Instant::now();
+    let (code, out, err) = run(&[
+        "run",
+        MINI,
+        "--filter",
+        "MINI-COMPUTE",
+        "--set",
+        "driver.kind=command",
+        "--set",
+        "driver.command=sh -c 'echo started; echo boom >&2; exit 7'",
+        "--set",
+        "sut.embedded=false",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let elapsed = t.elapsed();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let o = outcome(&json);
+    let s = &o["scenarios"][0];
+    assert_eq!(s["status"], "failed");
+    // Well under the 5000 ms the first expect_request waits.
+    assert!(s["duration_ms"].as_f64().unwrap() < 2500.0, "{s}");
+    assert!(elapsed < std::time::Duration::from_secs(4), "{elapsed:?}");
+    let reason = s["reason"].as_str().unwrap();
+    for part in ["exit", "7", "boom"] {
+        assert!(reason.contains(part), "{part} not in {reason}");
+    }
+    let first = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| st["findings"].as_array().unwrap())
+        .next()
+        .expect("a finding");
+    assert_eq!(first["check"], "driver");
+    let actual = first["actual"].as_str().unwrap();
+    assert!(
+        actual.contains("exit status: 7") && actual.contains("boom") && actual.contains("started"),
+        "{actual}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(junit.contains("--- stderr"), "{junit}");
+    // The reason is the first finding: the failure's message, then its body's finding, and
+    // no `reason:` line repeating it.
+    assert_eq!(
+        junit.matches("(exit status: 7): boom").count(),
+        2,
+        "{junit}"
+    );
+    assert!(junit.contains("started"), "{junit}");
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        html.contains("--- stderr"),
+        "the HTML finding shows the output"
+    );
+}
+
+/// A command still running at driver.timeout_ms is stopped, ends the wait, and what it had
+/// printed is kept.
+#[test]
+fn a_driver_past_its_timeout_is_stopped_and_is_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let (code, out, err) = run(&[
+        "run",
+        MINI,
+        "--filter",
+        "MINI-COMPUTE",
+        "--set",
+        "driver.kind=command",
+        "--set",
+        "driver.command=echo waiting for the GAP >&2; exec sleep 30",
+        "--set",
+        "driver.timeout_ms=800",
+        "--set",
+        "sut.embedded=false",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        dir.path().join("j.xml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let s = &outcome(&json)["scenarios"][0];
+    let reason = s["reason"].as_str().unwrap();
+    assert!(reason.contains("not finished after 800 ms"), "{reason}");
+    assert!(reason.contains("waiting for the GAP"), "{reason}");
+    assert!(s["duration_ms"].as_f64().unwrap() < 3000.0, "{s}");
 }
 
 #[test]

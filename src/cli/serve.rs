@@ -140,7 +140,7 @@ pub fn amc(a: AmcArgs) -> Result<i32, Error> {
         let waited = tokio::signal::ctrl_c()
             .await
             .map_err(|e| Error::Environment(format!("cannot wait for Ctrl-C: {e}")));
-        server.shutdown();
+        server.shutdown().await;
         // A payment run under way finishes (its files are written whole) before the exit.
         stop.notify_one();
         if let Some(r) = runs {
@@ -265,11 +265,18 @@ fn requests(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The profile of `serve lab` when none is given and the file is not at hand.
+const DEFAULT_LAB_PROFILE: (&str, &str) = (
+    "profiles/reference-gap.yaml",
+    include_str!("../../profiles/reference-gap.yaml"),
+);
+
 #[derive(clap::Args)]
 pub struct LabArgs {
-    /// Profile giving the mirrors' listen addresses (lab.listen) and, if set, the PKI (tls.dir).
-    #[arg(long, default_value = "profiles/reference-gap.yaml")]
-    profile: PathBuf,
+    /// Profile giving the mirrors' listen addresses (lab.listen) and, if set, the PKI (tls.dir)
+    /// [default: profiles/reference-gap.yaml, or its built-in copy: free ports, a test PKI].
+    #[arg(long)]
+    profile: Option<PathBuf>,
     /// The GAP pack whose actors to play.
     #[arg(long, default_value = "scenarios/roc-v1-gap")]
     pack: PathBuf,
@@ -283,11 +290,35 @@ pub struct LabArgs {
 }
 
 /// `roclab serve lab`: the annuaire and the mirror AMCs for exploratory work by an editor; one
-/// line per exchange with its verdict.
+/// line per exchange with its verdict. A request is first checked as in a run (client
+/// certificate of the establishment, POST, Content-Type and SOAPAction of the actor's SOAP
+/// version, a path the mirror serves); a refused one is answered with a SOAP fault and its line
+/// says why.
 pub fn lab(a: LabArgs) -> Result<i32, Error> {
     use roclab::mirror::lab::Lab;
-    let profile = roclab::profile::Profile::load(&a.profile, &a.sets)?;
+    use roclab::profile::Profile;
+    let (default_path, default_text) = DEFAULT_LAB_PROFILE;
+    let profile = match &a.profile {
+        Some(p) => Profile::load(p, &a.sets)?,
+        None if Path::new(default_path).is_file() => {
+            Profile::load(Path::new(default_path), &a.sets)?
+        }
+        None => Profile::parse(default_text, Path::new(default_path), &a.sets)?,
+    };
+    if !a.pack.join("pack.yaml").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: no GAP pack here (no pack.yaml); give one with --pack DIR (e.g. scenarios/roc-v1-gap of the roclab repository)",
+            a.pack.display()
+        )));
+    }
     let pack = roclab::pack::load(&a.pack, &Default::default())?.pack;
+    // The CN the GAP's client certificate must have, as in a run.
+    let finess = profile
+        .vars
+        .get("finess_juridique")
+        .or(pack.variables.get("finess_juridique"))
+        .cloned()
+        .unwrap_or_else(|| "750712184".to_string());
     if pack.actors.is_empty() {
         return Err(Error::Usage(format!(
             "{}: the pack declares no actors",
@@ -298,7 +329,7 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
         Some(_) => profile.tls_path(Path::new("")),
         None => {
             if !a.pki.join(files::CA).exists() {
-                super::pki::write_new(&a.pki, "750712184")?;
+                super::pki::write_new(&a.pki, &finess)?;
             }
             a.pki.clone()
         }
@@ -340,6 +371,26 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
                 Some(inc) = lab.incoming.recv() => {
                     let op = inc.operation.clone().unwrap_or_else(|| format!("? {}", inc.request.path));
                     let cn = inc.request.peer.common_name.clone().unwrap_or_else(|| "no client certificate".into());
+                    let prefix = lab.prefixes.get(&inc.actor).cloned().unwrap_or_default();
+                    let refused = pack
+                        .actors
+                        .get(&inc.actor)
+                        .and_then(|actor| roclab::engine::gap::refusal(&finess, actor, &prefix, &inc));
+                    if let Some(r) = refused {
+                        let why = r.reasons.join("; ");
+                        let why = if inc.operation.is_some() { format!("refused: {why}") } else { why };
+                        let _ = writeln!(
+                            so,
+                            "{} {:<10} {:<6} from {cn:<22} -> HTTP {} {why}",
+                            clock(),
+                            inc.actor,
+                            op,
+                            r.response.status,
+                        );
+                        let _ = so.flush();
+                        let _ = inc.reply.send(r.response);
+                        continue;
+                    }
                     let resp = lab.default_answer(&inc.actor, inc.request.clone()).await;
                     let verdict = verdict(&resp);
                     let _ = writeln!(
@@ -356,7 +407,7 @@ pub fn lab(a: LabArgs) -> Result<i32, Error> {
                 }
             }
         }
-        lab.shutdown();
+        lab.shutdown().await;
         Ok::<_, Error>(())
     })?;
     Ok(0)

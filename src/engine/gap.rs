@@ -2,7 +2,7 @@
 //! GAP sends to the lab's mirrors (annuaire, mirror AMCs), which the engine answers.
 
 use super::check::{self, Checked};
-use super::driver::{DriverContext, DriverSession};
+use super::driver::{DriverContext, DriverFailure, DriverSession};
 use super::step::{Flow, Scope, StepRun};
 use crate::mirror::lab::{Incoming, Lab};
 use crate::net::server::{DROP_CONNECTION, Response};
@@ -203,8 +203,14 @@ impl<'a> Session<'a> {
             ),
             _ => vec![],
         };
+        // Shown before the step it came during (see `report::step_numbers`).
+        let when = if index >= self.sc.steps.len() {
+            "after the last step".to_string()
+        } else {
+            format!("during step {}", index + 1)
+        };
         let label = format!(
-            "tolerated {} {}",
+            "tolerated {} {} ({when})",
             inc.actor,
             inc.operation.as_deref().unwrap_or("?")
         );
@@ -221,7 +227,8 @@ impl<'a> Session<'a> {
     }
 
     /// The next request that is not tolerated, before `deadline`. Tolerated ones are answered
-    /// on the way. None at the deadline, or when the operator gives up or the run is stopped.
+    /// on the way. None at the deadline; an error at once when a driver action fails (the
+    /// cause: the GAP will not act), the operator gives up or the run is stopped.
     /// `expected` (actor, operation) is what the current step waits for: it is returned even
     /// when the scenario tolerates it, so `tolerate` means "any number of times, besides the
     /// expected ones".
@@ -229,7 +236,7 @@ impl<'a> Session<'a> {
         &mut self,
         deadline: Instant,
         expected: Option<(&str, &str)>,
-    ) -> Result<Option<Incoming>, String> {
+    ) -> Result<Option<Incoming>, DriverFailure> {
         loop {
             let inc = match self.pending.pop_front() {
                 Some(i) => i,
@@ -239,14 +246,19 @@ impl<'a> Session<'a> {
                         return Ok(None);
                     }
                     let slice = (deadline - now).min(Duration::from_millis(100));
-                    match tokio::time::timeout(slice, self.lab.incoming.recv()).await {
-                        Ok(Some(i)) => i,
-                        Ok(None) => return Ok(None),
-                        Err(_) => {
+                    tokio::select! {
+                        // A request that came is taken before a failure that followed it.
+                        biased;
+                        i = self.lab.incoming.recv() => match i {
+                            Some(i) => i,
+                            None => return Ok(None),
+                        },
+                        f = self.driver.failed() => return Err(f),
+                        _ = tokio::time::sleep(slice) => {
                             if self.stop.load(Ordering::SeqCst) {
-                                return Err(
-                                    "the run was interrupted while waiting for the GAP".into()
-                                );
+                                return Err(DriverFailure::new(
+                                    "the run was interrupted while waiting for the GAP".into(),
+                                ));
                             }
                             if self
                                 .setup
@@ -254,9 +266,9 @@ impl<'a> Session<'a> {
                                 .operator_failed
                                 .swap(false, Ordering::SeqCst)
                             {
-                                return Err(
-                                    "the operator reported that the GAP could not do it".into()
-                                );
+                                return Err(DriverFailure::new(
+                                    "the operator reported that the GAP could not do it".into(),
+                                ));
                             }
                             continue;
                         }
@@ -290,10 +302,18 @@ impl<'a> Session<'a> {
         if self.tls_seen.is_empty() {
             return String::new();
         }
-        let seen: Vec<String> = self
-            .tls_seen
-            .iter()
-            .map(|f| format!("{}: {}", f.actor, f.error))
+        // Each failure once, in the order first seen, with how many times it happened.
+        let mut seen: Vec<(String, usize)> = vec![];
+        for f in &self.tls_seen {
+            let line = format!("{}: {}", f.actor, f.error);
+            match seen.iter_mut().find(|(l, _)| *l == line) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((line, 1)),
+            }
+        }
+        let seen: Vec<String> = seen
+            .into_iter()
+            .map(|(l, n)| if n > 1 { format!("{l} (×{n})") } else { l })
             .collect();
         format!(" (failed TLS handshakes: {})", seen.join("; "))
     }
@@ -468,7 +488,7 @@ impl<'a> Session<'a> {
                 }));
                 match self.driver.last_result(wait).await {
                     Err(err) => {
-                        out.findings.push(Finding::new("driver", err, index));
+                        out.findings.push(err.finding(index));
                         Flow::Stop
                     }
                     Ok(v) => {
@@ -500,7 +520,7 @@ impl<'a> Session<'a> {
             .await
         {
             Err(e) => {
-                out.findings.push(Finding::new("driver", e, index));
+                out.findings.push(e.finding(index));
                 return Flow::Stop;
             }
             Ok(None) => {
@@ -700,7 +720,7 @@ impl<'a> Session<'a> {
         loop {
             match self.next_request(deadline, None).await {
                 Err(err) => {
-                    out.findings.push(Finding::new("driver", err, index));
+                    out.findings.push(err.finding(index));
                     break;
                 }
                 Ok(None) => break,
@@ -796,6 +816,7 @@ impl<'a> Session<'a> {
         let mut end = StepOutcome::new(index, "end of scenario".into());
         let deadline = Instant::now() + self.setup.driver.timeout;
         let mut unexpected = vec![];
+        let mut failed = vec![];
         // Answer whatever comes while the driver's actions run, so nothing is left hanging.
         while !self.driver.idle() && Instant::now() < deadline {
             match self
@@ -804,18 +825,36 @@ impl<'a> Session<'a> {
             {
                 Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
                 Ok(None) => {}
-                Err(_) => break,
+                Err(f) => {
+                    failed.push(f);
+                    break;
+                }
             }
         }
-        // The builtin GAP is done when its action is; any other may still be sending.
-        if !matches!(
-            self.setup.driver.config,
-            super::driver::DriverConfig::Builtin { .. }
-        ) {
+        // The builtin GAP is done when its action is; any other may still be sending, unless
+        // its driver failed.
+        if failed.is_empty()
+            && !self.driver.has_failed()
+            && !matches!(
+                self.setup.driver.config,
+                super::driver::DriverConfig::Builtin { .. }
+            )
+        {
             let quiet = Instant::now() + self.setup.quiet;
-            while let Ok(Some(inc)) = self.next_request(quiet, None).await {
-                unexpected.push(self.answer_default(inc).await);
+            loop {
+                match self.next_request(quiet, None).await {
+                    Ok(Some(inc)) => unexpected.push(self.answer_default(inc).await),
+                    Ok(None) => break,
+                    Err(f) => {
+                        failed.push(f);
+                        break;
+                    }
+                }
             }
+        }
+        // A failed driver is the cause: its finding comes first.
+        for f in &failed {
+            end.findings.push(f.finding(index));
         }
         while let Some(inc) = self.pending.pop_front() {
             unexpected.push(self.answer_default(inc).await);
@@ -834,14 +873,14 @@ impl<'a> Session<'a> {
             end.exchange.get_or_insert(ex);
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
-        for e in self
+        for f in self
             .driver
             .finish(remaining.max(Duration::from_millis(10)))
             .await
         {
-            end.findings.push(Finding::new("driver", e, index));
+            end.findings.push(f.finding(index));
         }
-        self.lab.shutdown();
+        self.lab.shutdown().await;
         let mut out = std::mem::take(&mut self.side);
         if !end.findings.is_empty() || end.exchange.is_some() {
             out.push(end);
@@ -906,26 +945,166 @@ fn transport_checks(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str());
         if !header_matches(name, value, got) {
-            let check = if name.eq_ignore_ascii_case("content-type") {
-                "content_type"
+            let content_type = name.eq_ignore_ascii_case("content-type");
+            let message = if content_type {
+                content_type_problem(value, got, actor.soap)
             } else {
-                "http"
+                format!(
+                    "header {name}: `{}`, expected `{value}`",
+                    got.unwrap_or("(none)")
+                )
             };
             out.push(Finding {
                 expected: Some(value.clone()),
                 actual: Some(got.unwrap_or("(none)").to_string()),
                 ..Finding::new(
-                    check,
-                    format!(
-                        "header {name}: `{}`, expected `{value}`",
-                        got.unwrap_or("(none)")
-                    ),
+                    if content_type { "content_type" } else { "http" },
+                    message,
                     index,
                 )
             });
         }
     }
     out
+}
+
+/// Why a mirror of the lab refuses a request before looking at its content: an unknown path,
+/// or what [`transport_checks`] finds (client certificate, method, Content-Type, SOAPAction),
+/// the checks a run applies to every request of the GAP. `serve lab` answers with it.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Why, one reason a line (e.g. `Content-Type text/xml is not application/soap+xml (SOAP 1.2)`).
+    pub reasons: Vec<String>,
+    /// The answer: a SOAP fault (env:Sender / Client) of the actor's SOAP version, with 404 for
+    /// an unknown path, 403 without the establishment's certificate, 405 for a method other
+    /// than POST, 415 for a wrong Content-Type, 400 otherwise.
+    pub response: Response,
+}
+
+/// The refusal of `inc` by the lab mirror `actor` (whose services sit under `prefix`), or None
+/// when the request may be answered. `finess`: the CN the client certificate must have.
+pub fn refusal(
+    finess: &str,
+    actor: &crate::pack::Actor,
+    prefix: &str,
+    inc: &Incoming,
+) -> Option<Refusal> {
+    let req = &inc.request;
+    let (status, reasons) = match inc
+        .operation
+        .as_deref()
+        .and_then(|o| actor.operations.get(o))
+    {
+        None => {
+            let served: Vec<String> = actor
+                .operations
+                .values()
+                .map(|o| format!("{prefix}/{}", o.path.trim_start_matches('/')))
+                .collect();
+            let path = req.path.split('?').next().unwrap_or(&req.path);
+            (
+                404,
+                vec![format!(
+                    "unknown path {path}: the mirror {} serves {}{}",
+                    actor.name,
+                    served.join(", "),
+                    if prefix.is_empty() {
+                        String::new()
+                    } else {
+                        " (its prefix changes with every lab: take the addresses from the annuaire)"
+                            .to_string()
+                    }
+                )],
+            )
+        }
+        Some(op) => {
+            let found = transport_checks(finess, actor, op, req, 0);
+            let status = match found
+                .first()
+                .map(|f| (f.check.as_str(), f.message.as_str()))
+            {
+                None => return None,
+                Some(("tls", _)) => 403,
+                Some(("http", m)) if m.starts_with("method") => 405,
+                Some(("content_type", _)) => 415,
+                Some(_) => 400,
+            };
+            (status, found.into_iter().map(|f| f.message).collect())
+        }
+    };
+    let reason = reasons.join("; ");
+    let body = match actor.soap {
+        crate::soap::SoapVersion::V12 => {
+            crate::soap::fault12(actor.soap.env_ns(), "Sender", None, &reason)
+        }
+        crate::soap::SoapVersion::V11 => crate::soap::fault11("Client", &reason),
+    };
+    Some(Refusal {
+        reasons,
+        response: Response {
+            status,
+            headers: vec![(
+                "Content-Type".into(),
+                actor.soap.response_content_type().into(),
+            )],
+            body: body.into_bytes(),
+        },
+    })
+}
+
+/// What is wrong with a request's Content-Type, in words: the media type of the wrong SOAP
+/// version, a missing or different parameter (charset, the SOAP 1.2 action).
+fn content_type_problem(want: &str, got: Option<&str>, soap: crate::soap::SoapVersion) -> String {
+    let Some(got) = got else {
+        return format!("no Content-Type (SOAP {}: `{want}`)", soap.label());
+    };
+    let (wm, wp) = parse_content_type(want);
+    let (gm, gp) = parse_content_type(got);
+    if wm != gm {
+        let gm = if gm.is_empty() {
+            "(empty)"
+        } else {
+            gm.as_str()
+        };
+        return format!("Content-Type {gm} is not {wm} (SOAP {})", soap.label());
+    }
+    let wrong: Vec<String> = wp
+        .iter()
+        .filter(|p| !gp.contains(p))
+        .map(|(k, v)| match gp.iter().find(|(gk, _)| gk == k) {
+            Some((_, gv)) => format!("{k}={gv} instead of {k}={v}"),
+            None => format!("no {k}={v}"),
+        })
+        .collect();
+    format!(
+        "Content-Type `{got}`: {} (SOAP {})",
+        wrong.join(", "),
+        soap.label()
+    )
+}
+
+/// A Content-Type's media type (lower-case) and parameters (charset lower-cased, quotes
+/// removed).
+fn parse_content_type(s: &str) -> (String, Vec<(String, String)>) {
+    let mut parts = s.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let params = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            )
+        })
+        .map(|(k, v)| {
+            if k == "charset" {
+                (k, v.to_ascii_lowercase())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    (media, params)
 }
 
 /// Header check: the media type must match, and every parameter of the expected value (charset,
@@ -935,29 +1114,8 @@ fn header_matches(name: &str, want: &str, got: Option<&str>) -> bool {
     if !name.eq_ignore_ascii_case("content-type") {
         return got.trim() == want.trim();
     }
-    let parse = |s: &str| -> (String, Vec<(String, String)>) {
-        let mut parts = s.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let params = parts
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().to_ascii_lowercase(),
-                    v.trim().trim_matches('"').to_string(),
-                )
-            })
-            .map(|(k, v)| {
-                if k == "charset" {
-                    (k, v.to_ascii_lowercase())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        (media, params)
-    };
-    let (wm, wp) = parse(want);
-    let (gm, gp) = parse(got);
+    let (wm, wp) = parse_content_type(want);
+    let (gm, gp) = parse_content_type(got);
     wm == gm && wp.iter().all(|p| gp.contains(p))
 }
 
@@ -1045,6 +1203,34 @@ mod tests {
             Some("750712184"),
         );
         assert!(checks(&r, SoapVersion::V11).is_empty());
+    }
+
+    #[test]
+    fn content_type_faults_are_said_in_words() {
+        let ok = Some("750712184");
+        let said = |ct: &str, soap| checks(&request("POST", &[("content-type", ct)], ok), soap);
+        assert_eq!(
+            said("text/xml; charset=utf-8", SoapVersion::V12),
+            ["content_type: Content-Type text/xml is not application/soap+xml (SOAP 1.2)"]
+        );
+        let latin = "application/soap+xml; charset=ISO-8859-1; action=\"urn:roc:model:sel:IDB\"";
+        assert_eq!(
+            said(latin, SoapVersion::V12),
+            [format!(
+                "content_type: Content-Type `{latin}`: charset=iso-8859-1 instead of charset=utf-8 (SOAP 1.2)"
+            )]
+        );
+        assert_eq!(
+            said("application/soap+xml; charset=utf-8", SoapVersion::V12),
+            [
+                "content_type: Content-Type `application/soap+xml; charset=utf-8`: no action=urn:roc:model:sel:IDB (SOAP 1.2)"
+            ]
+        );
+        let none = checks(&request("POST", &[], ok), SoapVersion::V12);
+        assert!(
+            none[0].starts_with("content_type: no Content-Type (SOAP 1.2"),
+            "{none:?}"
+        );
     }
 
     #[test]

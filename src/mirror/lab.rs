@@ -151,9 +151,11 @@ impl Lab {
         }
     }
 
-    pub fn shutdown(self) {
+    /// Stop every mirror and return once their listening sockets and connections are closed,
+    /// so that the next lab can listen on the same fixed addresses at once.
+    pub async fn shutdown(self) {
         for s in self.servers {
-            s.shutdown();
+            s.shutdown().await;
         }
     }
 }
@@ -218,4 +220,81 @@ fn annuaire(
         services,
         ns: crate::mirror::annuaire::NS.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::client;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn mini() -> (Pack, Population) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gap-mini");
+        let pack = crate::pack::load(&dir, &Default::default()).unwrap().pack;
+        let text = std::fs::read_to_string(&pack.data_files["population"]).unwrap();
+        (pack, Population::from_yaml(&text).unwrap())
+    }
+
+    /// A port no one listens on now (bound, then released).
+    fn free_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    /// One exchange with the annuaire of `lab`, answered by the mirror itself.
+    async fn exchange(lab: &mut Lab, pki: &Pki) -> crate::outcome::Exchange {
+        let config = tls::client_config(&pki.ca_cert_pem, Some(&pki.client)).unwrap();
+        let req = client::Request {
+            url: format!("{}/annuaire", lab.urls["annuaire"]),
+            headers: vec![("Content-Type".into(), "text/xml; charset=utf-8".into())],
+            body: b"<x/>".to_vec(),
+        };
+        let timeouts = client::Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(10),
+        };
+        let send = client::post(&req, config, timeouts, ("gap", "annuaire", "search"));
+        let answer = async {
+            let inc = lab.incoming.recv().await.expect("a request");
+            let resp = lab.default_answer(&inc.actor, inc.request.clone()).await;
+            let _ = inc.reply.send(resp);
+        };
+        tokio::join!(send, answer).0
+    }
+
+    /// Scenarios on fixed ports run one after the other: once a lab is shut down, the next
+    /// one listens on the same address at once, though a client still holds a connection
+    /// to the first one and an answered connection may linger in TIME_WAIT.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fixed_port_is_free_again_as_soon_as_the_lab_is_shut_down() {
+        let (pack, population) = mini();
+        let pki = crate::pki::generate("750712184").unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let listen = BTreeMap::from([("annuaire".to_string(), addr.clone())]);
+        let certs = BTreeMap::new();
+        let mut lab = Lab::start(&pack, &listen, &pki, &certs, &population)
+            .await
+            .unwrap();
+        assert_eq!(lab.urls["annuaire"], format!("https://{addr}"));
+        let ex = exchange(&mut lab, &pki).await;
+        assert!(ex.error.is_none(), "{:?}", ex.error);
+        // A client that connected, completed its handshake and keeps the connection open.
+        let config = tls::client_config(&pki.ca_cert_pem, Some(&pki.client)).unwrap();
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let held = tokio_rustls::TlsConnector::from(config)
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .expect("handshake");
+        for round in 0..3 {
+            lab.shutdown().await;
+            lab = Lab::start(&pack, &listen, &pki, &certs, &population)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let ex = exchange(&mut lab, &pki).await;
+            assert!(ex.error.is_none(), "round {round}: {:?}", ex.error);
+        }
+        lab.shutdown().await;
+        drop(held);
+    }
 }

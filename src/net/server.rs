@@ -13,7 +13,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
@@ -63,11 +64,29 @@ pub type TlsErrorHook = Arc<dyn Fn(SocketAddr, String) + Send + Sync>;
 /// peer that drops the connection).
 pub const DROP_CONNECTION: u16 = 0;
 
-/// Bind a TCP listener (`127.0.0.1:0` for an ephemeral port).
+/// Bind a TCP listener (`127.0.0.1:0` for an ephemeral port), with SO_REUSEADDR: a fixed
+/// port can be bound again at once after the previous listener on it is closed, even while
+/// connections it accepted linger in TIME_WAIT or are still open on the client's side (an
+/// address with a listener on it is still refused).
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    let err =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"));
+    let mut last = None;
+    for sa in tokio::net::lookup_host(addr).await.map_err(err)? {
+        let socket = match sa {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(err)?;
+        socket.set_reuseaddr(true).map_err(err)?;
+        match socket.bind(sa).and_then(|()| socket.listen(1024)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    })))
 }
 
 /// Accept connections on `listener` until the task is dropped or aborted. Dropping or
@@ -87,10 +106,32 @@ pub async fn serve_with(
     handler: Handler,
     on_tls_error: Option<TlsErrorHook>,
 ) {
+    serve_until(listener, tls, handler, on_tls_error, None).await
+}
+
+/// [`serve_with`] until `stop` fires (or its sender is dropped): then the listener is closed
+/// and every open connection is closed and awaited before this returns.
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Handler,
+    on_tls_error: Option<TlsErrorHook>,
+    stop: Option<oneshot::Receiver<()>>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
+    let stopped = async move {
+        match stop {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
+            _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
@@ -102,6 +143,9 @@ pub async fn serve_with(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+    drop(listener);
+    // Aborts every connection task and waits until each is gone (its socket closed).
+    connections.shutdown().await;
 }
 
 async fn connection(
@@ -227,11 +271,12 @@ fn build_response(response: Response) -> hyper::Response<Full<Bytes>> {
         })
 }
 
-/// A server running in its own task; aborted on [`Server::shutdown`] or drop.
+/// A server running in its own task; stopped on [`Server::shutdown`], aborted on drop.
 pub struct Server {
     /// The bound address (the real port when started on port 0).
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Server {
@@ -253,8 +298,19 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(serve_with(listener, tls, handler, on_tls_error));
-        Ok(Server { addr, task })
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve_until(
+            listener,
+            tls,
+            handler,
+            on_tls_error,
+            Some(stopped),
+        ));
+        Ok(Server {
+            addr,
+            task,
+            stop: Some(stop),
+        })
     }
 
     /// `https://127.0.0.1:<port><path>` (the loopback address replaces an unspecified one).
@@ -269,9 +325,14 @@ impl Server {
         format!("https://{addr}{path}")
     }
 
-    /// Stop accepting and close every connection (the task is aborted).
-    pub fn shutdown(self) {
-        self.task.abort();
+    /// Stop accepting, close the listening socket and every open connection, and return once
+    /// all are closed: the address can then be bound again.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Awaited through a mutable reference: `self` keeps its handle for `Drop`.
+        let _ = (&mut self.task).await;
     }
 }
 

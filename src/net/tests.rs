@@ -173,7 +173,7 @@ async fn mutual_tls_success_is_recorded() {
     assert!(ex.error.is_none(), "{:?}", ex.error);
     assert_eq!(ex.tls.unwrap().local_subject.as_deref(), Some("CN=x"));
     assert_eq!(ex.response.unwrap().body.as_deref(), Some(""));
-    server.shutdown();
+    server.shutdown().await;
 }
 
 #[tokio::test]

@@ -1617,8 +1617,8 @@ impl<'a> Renderer<'a> {
         } else {
             self.sequence(s);
             self.out.push_str("<ol class=\"steps\">");
-            for st in &s.steps {
-                self.step(st);
+            for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
+                self.step(st, &number);
             }
             self.out.push_str("</ol>");
         }
@@ -1712,7 +1712,7 @@ impl<'a> Renderer<'a> {
         let mut d = Seq::default();
         let mut y = TOP + HEAD + 4;
         let (left, right) = (x(actors[0]) - 90, x(actors[actors.len() - 1]) + 90);
-        for st in &s.steps {
+        for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
             let bad = !st.findings.is_empty();
             let Some(e) = &st.exchange else {
                 let (label, cut) = truncate(&st.label, 70);
@@ -1726,7 +1726,7 @@ impl<'a> Renderer<'a> {
                     (left + right) / 2,
                     y + 19,
                     if bad { "✗ " } else { "" },
-                    st.index + 1,
+                    number,
                     E(label),
                     if cut { "…" } else { "" }
                 );
@@ -1739,9 +1739,9 @@ impl<'a> Renderer<'a> {
             y += ROW;
             let req_label = match kind {
                 Some(k) if early => {
-                    format!("{}. {} ✗ {}", st.index + 1, e.operation, self.kind_label(k))
+                    format!("{number}. {} ✗ {}", e.operation, self.kind_label(k))
                 }
-                _ => format!("{}. {}", st.index + 1, e.operation),
+                _ => format!("{number}. {}", e.operation),
             };
             d.arrow(
                 xf,
@@ -1787,14 +1787,15 @@ impl<'a> Renderer<'a> {
         w!(self.out, "<g class=\"t\">{}</g></svg>", d.text);
     }
 
-    fn step(&mut self, st: &StepOutcome) {
+    /// One step, shown with `number` (see [`super::step_numbers`]).
+    fn step(&mut self, st: &StepOutcome, number: &str) {
         let bad = !st.findings.is_empty();
         let transport = st.exchange.as_ref().and_then(|e| e.error.as_ref());
         w!(
             self.out,
             "<li><p class=\"sth\"><b>{} {}</b> <span>{}</span>",
             self.t(L::Step),
-            st.index + 1,
+            number,
             E(&st.label)
         );
         if bad {

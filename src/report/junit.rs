@@ -14,15 +14,17 @@ fn details(s: &ScenarioOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario {} — {}", s.id, s.title);
     let _ = writeln!(out, "source: {}", s.source);
-    if let Some(r) = &s.reason {
+    // The reason, unless it is a finding listed below (it would be read twice).
+    if let Some(r) = &s.reason
+        && !s.findings().any(|f| f.message == *r)
+    {
         let _ = writeln!(out, "reason: {r}");
     }
-    for st in &s.steps {
+    for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
         let ex = st.exchange.as_ref();
         let _ = writeln!(
             out,
-            "\nstep {} {}: {}",
-            st.index + 1,
+            "\nstep {number} {}: {}",
             st.label,
             match ex {
                 Some(e) => match (&e.response, &e.error) {
@@ -39,6 +41,15 @@ fn details(s: &ScenarioOutcome) -> String {
             if !f.requirements.is_empty() {
                 let _ = writeln!(out, "    requirements: {}", f.requirements.join(", "));
             }
+            // Expected and actual values, multi-line ones (a driver's output) indented.
+            for (name, value) in [("expected", &f.expected), ("actual", &f.actual)] {
+                let Some(v) = value else { continue };
+                let mut lines = v.lines();
+                let _ = writeln!(out, "    {name}: {}", lines.next().unwrap_or(""));
+                for l in lines {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
         }
         if let Some(d) = &st.body_diff {
             let _ = writeln!(out, "{d}");
@@ -51,7 +62,7 @@ fn details(s: &ScenarioOutcome) -> String {
 /// (e.g. `6. gap → amc-A DRE: 200 OK (1 ms)`, `9. amc-A → gap RSP RSP-F1.xml`).
 fn flow(s: &ScenarioOutcome) -> String {
     let mut out = String::new();
-    for st in &s.steps {
+    for (st, number) in s.steps.iter().zip(super::step_numbers(&s.steps)) {
         let Some(e) = &st.exchange else { continue };
         // A file (return drop) is named by its file name, a service by its URL.
         let target = match e.url.strip_prefix("file://") {
@@ -74,7 +85,7 @@ fn flow(s: &ScenarioOutcome) -> String {
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        let _ = writeln!(out, "{}. {} → {} {what}{end}", st.index + 1, e.from, e.to);
+        let _ = writeln!(out, "{number}. {} → {} {what}{end}", e.from, e.to);
     }
     out
 }

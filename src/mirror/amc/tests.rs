@@ -2737,7 +2737,7 @@ async fn serves_over_mutual_tls() {
     // Unknown defects are refused.
     let cfg = AmcConfig::new(population(), "A", set(&["nope"]));
     assert!(start("127.0.0.1:0", &pki, cfg).await.is_err());
-    server.shutdown();
+    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -2788,5 +2788,5 @@ async fn the_handle_serves_and_runs_payments() {
         .await
         .unwrap();
     assert_eq!(files, [drop.path().join("RSP-F1.xml")]);
-    server.shutdown();
+    server.shutdown().await;
 }
