@@ -233,9 +233,11 @@ pub fn run(a: Args) -> Result<i32, Error> {
         }
         let listener = progress(&pack, selected.len(), console, &html_path);
         let stop = Arc::new(AtomicBool::new(false));
+        // --fail-fast starts nothing new but lets the running scenarios finish their waits.
+        let no_new = Arc::new(AtomicBool::new(false));
         let listener = match a.fail_fast {
             true => (
-                fail_fast(listener.0, stop.clone(), tripped.clone()),
+                fail_fast(listener.0, no_new.clone(), tripped.clone()),
                 listener.1,
             ),
             false => listener,
@@ -248,6 +250,7 @@ pub fn run(a: Args) -> Result<i32, Error> {
             jobs,
             listener.0,
             stop.clone(),
+            no_new,
         )
         .await;
         signals.abort();

@@ -26,6 +26,9 @@ pub struct DriverFailure {
     /// What the driver printed or answered (exit status, the last 4 KiB of stderr and of
     /// stdout; a hook's answer), kept as the finding's `actual`.
     pub output: Option<String>,
+    /// The person at the GAP's screens reported that the GAP could not do what was asked: a
+    /// finding of the GAP (check `operator`), not a failure of the lab's driver.
+    pub by_operator: bool,
 }
 
 impl DriverFailure {
@@ -33,14 +36,21 @@ impl DriverFailure {
         Self {
             message,
             output: None,
+            by_operator: false,
         }
     }
 
-    /// The `driver` finding of step `step`.
+    /// The `driver` finding (`operator` when the person reported the GAP could not act) of
+    /// step `step`.
     pub fn finding(&self, step: usize) -> Finding {
+        let check = if self.by_operator {
+            "operator"
+        } else {
+            "driver"
+        };
         Finding {
             actual: self.output.clone(),
-            ..Finding::new("driver", self.message.clone(), step)
+            ..Finding::new(check, self.message.clone(), step)
         }
     }
 }
@@ -412,6 +422,7 @@ async fn run_command(
     Err(DriverFailure {
         message: format!("command `{command}` {what}: {last}"),
         output: Some(output),
+        by_operator: false,
     })
 }
 
@@ -422,6 +433,7 @@ async fn http_post(url: &str, body: Vec<u8>) -> Result<Value, DriverFailure> {
         .map_err(|(message, body)| DriverFailure {
             message,
             output: body.map(|b| tail(b.as_bytes())),
+            by_operator: false,
         })
 }
 

@@ -266,9 +266,13 @@ impl<'a> Session<'a> {
                                 .operator_failed
                                 .swap(false, Ordering::SeqCst)
                             {
-                                return Err(DriverFailure::new(
-                                    "the operator reported that the GAP could not do it".into(),
-                                ));
+                                return Err(DriverFailure {
+                                    by_operator: true,
+                                    ..DriverFailure::new(
+                                        "the operator reported that the GAP could not do it"
+                                            .into(),
+                                    )
+                                });
                             }
                             continue;
                         }

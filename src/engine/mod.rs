@@ -62,7 +62,9 @@ pub enum Event<'a> {
 pub type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Run `selected` (indices into `pack.scenarios`) with at most `jobs` at once. Results come
-/// back in pack order. Setting `stop` makes scenarios not yet started come back `NotRun`.
+/// back in pack order. Setting `stop` (an interruption) makes scenarios not yet started come
+/// back `NotRun` and the running ones stop waiting for a GAP; setting `no_new` (fail-fast) only
+/// keeps scenarios not yet started from starting.
 pub async fn run(
     pack: Arc<Pack>,
     target: Arc<Target>,
@@ -70,6 +72,7 @@ pub async fn run(
     jobs: usize,
     listener: Listener,
     stop: Arc<AtomicBool>,
+    no_new: Arc<AtomicBool>,
 ) -> Vec<ScenarioOutcome> {
     let sem = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     // A payment run settles every invoice the AMC received: a scenario asking for one runs
@@ -77,13 +80,14 @@ pub async fn run(
     let settle = Arc::new(tokio::sync::RwLock::new(()));
     let mut set = tokio::task::JoinSet::new();
     for (order, idx) in selected.into_iter().enumerate() {
-        let (pack, target, sem, listener, stop, settle) = (
+        let (pack, target, sem, listener, stop, settle, no_new) = (
             pack.clone(),
             target.clone(),
             sem.clone(),
             listener.clone(),
             stop.clone(),
             settle.clone(),
+            no_new.clone(),
         );
         set.spawn(async move {
             let sc = &pack.scenarios[idx];
@@ -98,7 +102,7 @@ pub async fn run(
                 (None, Some(settle.read_owned().await))
             };
             let _permit = sem.acquire_owned().await.expect("semaphore open");
-            let outcome = if stop.load(Ordering::SeqCst) {
+            let outcome = if stop.load(Ordering::SeqCst) || no_new.load(Ordering::SeqCst) {
                 not_run(
                     &pack,
                     sc,
@@ -287,7 +291,14 @@ async fn steps(
     if o.status == Status::Passed {
         let first = o.findings().next().map(|f| f.message.clone());
         if let Some(message) = first {
-            o.status = Status::Failed;
+            // A driver that failed before any check of the GAP did: the lab could not make the
+            // GAP act, which shows nothing of the GAP (errored, no verdict).
+            let only_driver = o.findings().all(|f| f.check == "driver");
+            o.status = if only_driver {
+                Status::Errored
+            } else {
+                Status::Failed
+            };
             o.reason = Some(message);
         }
     }
