@@ -394,11 +394,16 @@ fn summary(o: &Outcome, files: &[&Path], quiet: bool) {
     }
     if !o.scope.complete {
         println!("scope: {}", o.scope.limits.join("; "));
-        if !o.scope.not_evaluated.is_empty() {
-            println!(
-                "requirements not evaluated: {}",
-                o.scope.not_evaluated.join(", ")
-            );
+        let ne = &o.scope.not_evaluated;
+        if !ne.is_empty() {
+            const SHOWN: usize = 12;
+            let more = if ne.len() > SHOWN {
+                format!(" … and {} more (see the report)", ne.len() - SHOWN)
+            } else {
+                String::new()
+            };
+            let shown: Vec<&str> = ne.iter().take(SHOWN).map(String::as_str).collect();
+            println!("requirements not evaluated: {}{more}", shown.join(", "));
         }
     }
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();

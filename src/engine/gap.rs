@@ -1028,7 +1028,7 @@ pub fn refusal(
                 .map(|f| (f.check.as_str(), f.message.as_str()))
             {
                 None => return None,
-                Some(("tls", _)) => 403,
+                Some(("client_cert", _)) => 403,
                 Some(("http", m)) if m.starts_with("method") => 405,
                 Some(("content_type", _)) => 415,
                 Some(_) => 400,
@@ -1246,12 +1246,12 @@ mod tests {
         found(
             &request("POST", &[("content-type", CT12)], None),
             SoapVersion::V12,
-            "tls: the GAP presented no client certificate",
+            "client_cert: the GAP presented no client certificate",
         );
         found(
             &request("POST", &[("content-type", CT12)], Some("130786049")),
             SoapVersion::V12,
-            "tls: client certificate CN 130786049",
+            "client_cert: client certificate CN 130786049",
         );
         found(
             &request("PUT", &[("content-type", CT12)], Some("750712184")),

@@ -801,14 +801,22 @@ impl<'a> Renderer<'a> {
                 .t(L::ScopeNotEvaluated)
                 .replace("{n}", &n(sc.not_evaluated.len()));
             t.push_str(self.t(L::Colon));
-            let links: Vec<String> = sc
+            const SHOWN: usize = 24;
+            let mut links: Vec<String> = sc
                 .not_evaluated
                 .iter()
+                .take(SHOWN)
                 .map(|id| match self.req_by_id.get(id.as_str()) {
                     Some(a) => format!("<a href=\"#{a}\"><code>{}</code></a>", esc(id)),
                     None => format!("<code>{}</code>", esc(id)),
                 })
                 .collect();
+            if sc.not_evaluated.len() > SHOWN {
+                links.push(
+                    self.t(L::More)
+                        .replace("{n}", &(sc.not_evaluated.len() - SHOWN).to_string()),
+                );
+            }
             t.push_str(&links.join(", "));
             items.push(t);
         }
