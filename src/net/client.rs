@@ -221,7 +221,7 @@ async fn exchange_over_tls(
         Ok(result) => result,
         Err(_) => {
             let during = match shared.phase.load(Ordering::SeqCst) {
-                PHASE_HANDSHAKE => "during the TLS handshake".to_string(),
+                PHASE_HANDSHAKE => "still in the TLS handshake".to_string(),
                 PHASE_WAITING => "waiting for the response".to_string(),
                 _ => format!(
                     "reading the response body (head received: {})",
@@ -236,7 +236,7 @@ async fn exchange_over_tls(
             Err(error(
                 TransportErrorKind::Timeout,
                 format!(
-                    "no complete response within {} ms (timed out {during}, {} ms after start)",
+                    "no complete response within {} ms, {during} ({} ms after start)",
                     budget.as_millis(),
                     t0.elapsed().as_millis()
                 ),
