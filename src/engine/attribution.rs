@@ -3,12 +3,14 @@
 //!
 //! A finding is attributed, in this order, to: the requirements of the assertion that made it;
 //! those of the pack's `attribution` rules its check family and location match; otherwise the
-//! requirements of its step (the step's `verifies`, by default the scenario's) that the pack
+//! requirements of its step (the step's `verifies`, by default the scenario's requirements of
+//! the step's operation) that the pack
 //! does not attribute checks to ("owned" requirements are shown only by their own checks: an
 //! amount that differs never makes the SLA or the echo requirement not met).
 //!
-//! A requirement is `met` in a scenario when every step bearing on it ran its checks and none
-//! of them failed; `not_met` when a finding is attributed to it; otherwise `not_evaluated`.
+//! A requirement is `not_met` in a scenario when a finding is attributed to it; `met` when
+//! every step of the scenario ran all its checks and no finding went unattributed; otherwise
+//! `not_evaluated`. The per-step requirement sets only decide whom a finding blames.
 
 use crate::outcome::{ReqStatus, ScenarioOutcome, Status, StepOutcome};
 use crate::pack::{Pack, Scenario};
@@ -89,8 +91,13 @@ impl<'a> Attribution<'a> {
     /// evaluated. `completed[i]`: step `i` ran all its checks.
     pub fn results(&self, o: &ScenarioOutcome, completed: &[bool]) -> BTreeMap<String, ReqStatus> {
         let mut out = self.none();
-        let ran =
-            matches!(o.status, Status::Passed | Status::Failed) && completed.iter().all(|c| *c);
+        // A finding attributed to no requirement (a step whose operation none of the
+        // scenario's requirements concerns): the flow did not go as designed, so what the
+        // scenario was to show is not shown.
+        let astray = o.findings().any(|f| f.requirements.is_empty());
+        let ran = matches!(o.status, Status::Passed | Status::Failed)
+            && completed.iter().all(|c| *c)
+            && !astray;
         if ran {
             out.values_mut().for_each(|v| *v = ReqStatus::Met);
         }
@@ -112,5 +119,126 @@ impl<'a> Attribution<'a> {
         all.into_iter()
             .map(|r| (r.clone(), ReqStatus::NotEvaluated))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Finding;
+    use std::path::Path;
+
+    fn v1() -> Pack {
+        crate::pack::load(Path::new("scenarios/roc-v1-amc"), &BTreeSet::new())
+            .expect("the V1 pack loads")
+            .pack
+    }
+
+    fn finding(check: &str, location: Option<&str>, step: usize) -> Finding {
+        Finding {
+            location: location.map(str::to_string),
+            ..Finding::new(check, "x".into(), step)
+        }
+    }
+
+    fn outcome(sc: &Scenario, steps: Vec<StepOutcome>, status: Status) -> ScenarioOutcome {
+        ScenarioOutcome {
+            id: sc.id.clone(),
+            title: sc.title.clone(),
+            source: String::new(),
+            verifies: sc.verifies.clone(),
+            tags: vec![],
+            status,
+            reason: None,
+            duration_ms: 0.0,
+            steps,
+            requirements: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn findings_blame_the_rule_or_the_step_operation() {
+        let pack = v1();
+        let sc = pack.scenarios.iter().find(|s| s.id == "DEL-OK").unwrap();
+        let a = Attribution::new(&pack, sc);
+        let mut del = StepOutcome::new(1, "DEL".into());
+        del.findings = vec![
+            finding("transport", None, 1),
+            finding("latency", None, 1),
+            finding(
+                "body",
+                Some("/Envelope/Body/delReponse/enteteReponse/idFluxRequete"),
+                1,
+            ),
+            finding("body", Some("/Envelope/Body/delReponse/dateAnnulation"), 1),
+        ];
+        a.attribute(&mut del, Some(1));
+        let reqs: Vec<Vec<String>> = del
+            .findings
+            .iter()
+            .map(|f| f.requirements.clone())
+            .collect();
+        assert_eq!(
+            reqs,
+            [
+                vec!["AMC-DEL-01".to_string()],
+                vec!["AMC-SLA-01".to_string()],
+                vec!["AMC-MSG-01".to_string()],
+                vec!["AMC-DEL-01".to_string()],
+            ]
+        );
+        // The CLC before it: a wrong amount blames the CLC requirement, never DEL's.
+        let mut clc = StepOutcome::new(0, "CLC".into());
+        clc.findings = vec![finding(
+            "body",
+            Some("/Envelope/Body/clcReponse/totalAmc"),
+            0,
+        )];
+        a.attribute(&mut clc, Some(0));
+        assert_eq!(clc.findings[0].requirements, ["AMC-CLC-02"]);
+        // An assertion's own requirements are kept.
+        let mut own = StepOutcome::new(0, "CLC".into());
+        own.findings = vec![Finding {
+            requirements: vec!["AMC-CALC-02".into()],
+            ..finding("assert", None, 0)
+        }];
+        a.attribute(&mut own, Some(0));
+        assert_eq!(own.findings[0].requirements, ["AMC-CALC-02"]);
+    }
+
+    #[test]
+    fn a_requirement_is_met_only_where_every_step_ran() {
+        let pack = v1();
+        let sc = pack.scenarios.iter().find(|s| s.id == "DEL-OK").unwrap();
+        let a = Attribution::new(&pack, sc);
+        let ok = |i: usize, label: &str| StepOutcome::new(i, label.into());
+        // Both steps ran and passed: every requirement met.
+        let o = outcome(sc, vec![ok(0, "CLC"), ok(1, "DEL")], Status::Passed);
+        let r = a.results(&o, &[true, true]);
+        assert!(r.values().all(|s| *s == ReqStatus::Met), "{r:?}");
+        assert_eq!(r.len(), sc.verifies.len());
+        // The DEL got no answer: DEL-01 not met, the others not evaluated.
+        let mut del = ok(1, "DEL");
+        del.findings = vec![finding("transport", None, 1)];
+        a.attribute(&mut del, Some(1));
+        assert!(blocked(&del));
+        let o = outcome(sc, vec![ok(0, "CLC"), del], Status::Failed);
+        let r = a.results(&o, &[true, false]);
+        assert_eq!(r["AMC-DEL-01"], ReqStatus::NotMet);
+        assert_eq!(r["AMC-CLC-02"], ReqStatus::NotEvaluated);
+        assert_eq!(r["AMC-SLA-01"], ReqStatus::NotEvaluated);
+        // A finding attributed to nothing: nothing is claimed met.
+        let mut stray = ok(1, "DEL");
+        stray.findings = vec![finding("body", None, 1)];
+        let o = outcome(sc, vec![ok(0, "CLC"), stray], Status::Failed);
+        let r = a.results(&o, &[true, true]);
+        assert!(r.values().all(|s| *s == ReqStatus::NotEvaluated), "{r:?}");
+        // Errored or skipped: nothing evaluated.
+        let o = outcome(sc, vec![], Status::Errored);
+        assert!(
+            a.results(&o, &[false, false])
+                .values()
+                .all(|s| *s == ReqStatus::NotEvaluated)
+        );
     }
 }
