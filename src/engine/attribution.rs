@@ -6,7 +6,9 @@
 //! requirements of its step (the step's `verifies`, by default the scenario's requirements of
 //! the step's operation) that the pack
 //! does not attribute checks to ("owned" requirements are shown only by their own checks: an
-//! amount that differs never makes the SLA or the echo requirement not met).
+//! amount that differs never makes the SLA or the echo requirement not met). Once a setup step
+//! (one whose operation none of the scenario's requirements concerns) has failed, the findings
+//! of the steps after it are its consequences and blame no requirement of the scenario.
 //!
 //! A requirement is `not_met` in a scenario when a finding is attributed to it; `met` when
 //! every step of the scenario ran all its checks and no finding went unattributed; otherwise
@@ -15,6 +17,7 @@
 use crate::outcome::{ReqStatus, ScenarioOutcome, Status, StepOutcome};
 use crate::pack::{Pack, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Check families after which the step's other checks could not run (no answer, no request,
 /// the answer is not XML, the driver failed).
@@ -30,11 +33,19 @@ pub fn blocked(out: &StepOutcome) -> bool {
 pub struct Attribution<'a> {
     pack: &'a Pack,
     sc: &'a Scenario,
+    /// A setup step (one whose operation none of the scenario's requirements concerns, e.g.
+    /// the CLC that makes the engagement a return scenario invoices) had findings: what
+    /// follows are its consequences, attributed to no requirement of the scenario.
+    setup_failed: AtomicBool,
 }
 
 impl<'a> Attribution<'a> {
     pub fn new(pack: &'a Pack, sc: &'a Scenario) -> Self {
-        Self { pack, sc }
+        Self {
+            pack,
+            sc,
+            setup_failed: AtomicBool::new(false),
+        }
     }
 
     /// The requirements a finding of step `step` (None: the scenario as a whole, e.g. its
@@ -66,7 +77,14 @@ impl<'a> Attribution<'a> {
 
     /// Attribute every finding of a step outcome that carries no requirement yet.
     pub fn attribute(&self, out: &mut StepOutcome, step: Option<usize>) {
-        let set = self.step_set(step);
+        let set = if self.setup_failed.load(Ordering::Relaxed) && step.is_some() {
+            vec![]
+        } else {
+            self.step_set(step)
+        };
+        if step.is_some() && set.is_empty() && !out.findings.is_empty() {
+            self.setup_failed.store(true, Ordering::Relaxed);
+        }
         for f in out
             .findings
             .iter_mut()
@@ -204,6 +222,52 @@ mod tests {
         }];
         a.attribute(&mut own, Some(0));
         assert_eq!(own.findings[0].requirements, ["AMC-CALC-02"]);
+    }
+
+    #[test]
+    fn after_a_failed_setup_step_findings_blame_nothing() {
+        let pack = crate::pack::load(Path::new("scenarios/roc-v2-amc"), &BTreeSet::new())
+            .expect("the V2 pack loads")
+            .pack;
+        let sc = pack
+            .scenarios
+            .iter()
+            .find(|s| s.id == "RSP-TWO-PAYMENTS")
+            .unwrap();
+        let ret = sc
+            .steps
+            .iter()
+            .position(|s| matches!(s.action, crate::pack::Action::ExpectReturn(_)))
+            .unwrap();
+        // The return file alone is wrong: the return requirements are not met.
+        let a = Attribution::new(&pack, sc);
+        let mut rsp = StepOutcome::new(ret, "expect return file".into());
+        rsp.findings = vec![finding("body", Some("/rsp/montantPaye"), ret)];
+        a.attribute(&mut rsp, Some(ret));
+        assert!(
+            rsp.findings[0]
+                .requirements
+                .iter()
+                .all(|r| r.starts_with("AMC2-RSP")),
+            "{:?}",
+            rsp.findings[0].requirements
+        );
+        assert!(!rsp.findings[0].requirements.is_empty());
+        // The CLC that makes the engagement computed wrong first: the return file's finding is
+        // its consequence and blames no return requirement.
+        let a = Attribution::new(&pack, sc);
+        let mut clc = StepOutcome::new(0, "CLC".into());
+        clc.findings = vec![finding(
+            "body",
+            Some("/Envelope/Body/clcReponse/totalAmc"),
+            0,
+        )];
+        a.attribute(&mut clc, Some(0));
+        assert!(clc.findings[0].requirements.is_empty());
+        let mut rsp = StepOutcome::new(ret, "expect return file".into());
+        rsp.findings = vec![finding("body", Some("/rsp/montantPaye"), ret)];
+        a.attribute(&mut rsp, Some(ret));
+        assert!(rsp.findings[0].requirements.is_empty());
     }
 
     #[test]

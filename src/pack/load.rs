@@ -1541,6 +1541,7 @@ pub fn load(dir: &Path, extra_vars: &BTreeSet<String>) -> Result<Loaded, Error> 
     for r in raw.requirements.values() {
         for o in &r.value.operations {
             let known = env.operations.contains_key(&o.value)
+                || o.value == RETURNS
                 || env
                     .actors
                     .values()

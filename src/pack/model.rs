@@ -190,6 +190,10 @@ impl ClientCert {
     }
 }
 
+/// The operation of payment runs and return files (RSP-<numero>.xml), for requirement
+/// `operations`.
+pub const RETURNS: &str = "RSP";
+
 #[derive(Debug, Clone)]
 pub struct Step {
     pub at: Location,
@@ -253,11 +257,13 @@ pub struct ExpectResult {
 }
 
 impl Step {
-    /// The operation the step calls or expects, if any.
+    /// The operation the step calls or expects, if any: payment runs and return files are
+    /// the operation [`RETURNS`].
     pub fn operation(&self) -> Option<&str> {
         match &self.action {
             Action::Call(c) => Some(&c.call),
             Action::ExpectRequest(e) => Some(&e.operation),
+            Action::PaymentRun { .. } | Action::ExpectReturn(_) => Some(RETURNS),
             _ => None,
         }
     }
