@@ -146,3 +146,34 @@ pub fn check_defects(
     }
     mismatches
 }
+
+/// Run a pack into a temporary folder; (exit code, stdout, outcome, junit, html).
+pub fn run_with_reports(
+    pack: &str,
+    args: &[&str],
+) -> (i32, String, serde_json::Value, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("o.json");
+    let junit = dir.path().join("j.xml");
+    let html = dir.path().join("r.html");
+    let mut all = vec![
+        "run",
+        pack,
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(&all);
+    assert!(json.is_file(), "no outcome: {out}\n{err}");
+    (
+        code,
+        format!("{out}\n{err}"),
+        outcome(&json),
+        std::fs::read_to_string(&junit).unwrap(),
+        std::fs::read_to_string(&html).unwrap(),
+    )
+}

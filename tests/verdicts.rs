@@ -28,39 +28,11 @@ fn with(m: &BTreeMap<String, String>, status: &str) -> Vec<String> {
         .collect()
 }
 
-/// Run a pack into a temporary folder; (exit code, stdout, outcome, junit, html).
-fn run_pack(pack: &str, args: &[&str]) -> (i32, String, Value, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("o.json");
-    let junit = dir.path().join("j.xml");
-    let html = dir.path().join("r.html");
-    let mut all = vec![
-        "run",
-        pack,
-        "--json",
-        json.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    let (code, out, err) = run(&all);
-    assert!(json.is_file(), "no outcome: {out}\n{err}");
-    (
-        code,
-        format!("{out}\n{err}"),
-        outcome(&json),
-        std::fs::read_to_string(&junit).unwrap(),
-        std::fs::read_to_string(&html).unwrap(),
-    )
-}
-
 /// A DEL that never answers makes the DEL requirements not met, and no computation
 /// requirement: the CLCs before it answered right.
 #[test]
 fn a_hanging_del_blames_the_del_requirements_only() {
-    let (code, out, o, _, _) = run_pack(
+    let (code, out, o, _, _) = run_with_reports(
         "scenarios/roc-v1-amc",
         &[
             "--set",
@@ -104,7 +76,7 @@ fn a_hanging_del_blames_the_del_requirements_only() {
 /// almost every scenario fails.
 #[test]
 fn a_missing_echo_blames_the_echo_requirement_only() {
-    let (code, out, o, junit, html) = run_pack(
+    let (code, out, o, junit, html) = run_with_reports(
         "scenarios/roc-v1-amc",
         &["--set", "sut.defects=no-idflux-echo"],
     );
@@ -134,7 +106,7 @@ fn a_missing_echo_blames_the_echo_requirement_only() {
 #[test]
 fn a_filtered_run_has_a_scoped_verdict() {
     let (code, out, o, junit, html) =
-        run_pack("scenarios/roc-v1-amc", &["--filter", "req:AMC-IDB-05"]);
+        run_with_reports("scenarios/roc-v1-amc", &["--filter", "req:AMC-IDB-05"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("CONFORME SUR LE PÉRIMÈTRE TESTÉ"), "{out}");
     assert!(out.contains("filter `req:AMC-IDB-05`"), "{out}");
@@ -161,7 +133,7 @@ fn a_filtered_run_has_a_scoped_verdict() {
 /// capability.
 #[test]
 fn a_run_with_skipped_capabilities_has_a_scoped_verdict() {
-    let (code, out, o, junit, html) = run_pack(
+    let (code, out, o, junit, html) = run_with_reports(
         "scenarios/roc-v2-amc",
         &["--set", "capabilities=v2.exoqn", "--filter", "tag:periods"],
     );
@@ -178,7 +150,7 @@ fn a_run_with_skipped_capabilities_has_a_scoped_verdict() {
 /// requirement met.
 #[test]
 fn a_complete_conformant_run_exits_0_with_every_requirement_met() {
-    let (code, out, o, junit, _) = run_pack("scenarios/roc-v1-amc", &[]);
+    let (code, out, o, junit, _) = run_with_reports("scenarios/roc-v1-amc", &[]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(o["verdict"], "conformant");
     assert_eq!(o["scope"]["complete"], true);
